@@ -1,0 +1,500 @@
+"""Certificates, their instances, and revocation.
+
+A *certificate* is what the user named and manages (its names, auto-renew);
+each *instance* is one request to the issuer and, once issued, one X.509
+certificate. Items (see docs/architecture.md):
+
+- ``ACCOUNT#<id>`` / ``CERT#<name>``: names, auto_renew, version, times
+- ``ACCOUNT#<id>`` / ``INSTANCE#<name>#<instance id>``: state, names,
+  public key (PEM, public), serial_number, validity, the issued PEMs
+- ``ACCOUNT#<id>`` / ``IDEMPOTENCY#<sha256 of key>``: instance sort key
+- ``SERIAL#<issuer>#<hex>`` / ``SERIAL``: reserves a serial number
+- ``CRL#<issuer>`` / ``SERIAL#<hex>``: one revoked serial
+
+Every key of a user's data starts with their account partition, so one
+account cannot name another's data. Instance ids sort by creation time.
+
+Issuance is a retry-safe step: the instance is stored ``pending`` with its
+serial number reserved, then signed, then moved to ``issued`` by a write
+conditional on it still being pending. A Lambda that dies anywhere in
+between leaves a pending instance that the next read completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr
+from cryptography.hazmat.primitives import serialization
+
+from chalicelib import csr as csr_checks
+from chalicelib import names as name_rules
+from chalicelib import private_ca
+from chalicelib.accounts import Principal
+from chalicelib.clock import parse_rfc3339, rfc3339
+from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.issuers import Issuer, PublicKey
+from chalicelib.storage import ConditionFailed, Item, Table
+
+PENDING, ISSUED, REVOKED = "pending", "issued", "revoked"
+# Stripe keeps idempotency keys for 24 hours; a CLI retry comes within seconds.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+_SERIAL_ATTEMPTS = 3
+
+
+def _partition(principal: Principal) -> str:
+    return f"ACCOUNT#{principal.account_id}"
+
+
+def _path_name(raw: str) -> str:
+    """A certificate name from a URL path: normalized like any name."""
+    try:
+        return name_rules.normalize_name(raw)
+    except BadRequest:
+        raise NotFound(
+            "certificate_not_found", "No certificate with that name."
+        ) from None
+
+
+def _load(table: Table, principal: Principal, name: str) -> Item:
+    item = table.get(_partition(principal), f"CERT#{name}")
+    if item is None:
+        raise NotFound("certificate_not_found", f"No certificate named {name}.")
+    return item
+
+
+def _instances(table: Table, principal: Principal, name: str) -> list[Item]:
+    """The certificate's instances, newest first."""
+    return list(
+        table.query_prefix(
+            _partition(principal), f"INSTANCE#{name}#", newest_first=True
+        )
+    )
+
+
+def instance_view(item: Item) -> dict[str, Any]:
+    return {
+        "id": item["id"],
+        "state": item["state"],
+        "names": list(item["names"]),
+        "key_type": item["key_type"],
+        "public_key_sha256": item["public_key_sha256"],
+        "serial_number": item.get("serial_number")
+        if item["state"] != PENDING
+        else None,
+        "not_valid_before": item.get("not_valid_before"),
+        "not_valid_after": item.get("not_valid_after"),
+        "created_at": item["created_at"],
+        "issued_at": item.get("issued_at"),
+        "revoked_at": item.get("revoked_at"),
+    }
+
+
+def _current(instances: Iterable[Item]) -> Item | None:
+    return next((item for item in instances if item["state"] == ISSUED), None)
+
+
+def _certificate_view(item: Item, instances: Sequence[Item]) -> dict[str, Any]:
+    current = _current(instances)
+    pending = next((i for i in instances if i["state"] == PENDING), None)
+    return {
+        "name": item["sk"].removeprefix("CERT#"),
+        "names": list(item["names"]),
+        "auto_renew": bool(item["auto_renew"]),
+        "created_at": item["created_at"],
+        "updated_at": item["updated_at"],
+        "current": instance_view(current) if current else None,
+        "pending": instance_view(pending) if pending else None,
+    }
+
+
+def create(
+    table: Table,
+    principal: Principal,
+    names: Sequence[str],
+    name: str | None,
+    auto_renew: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """Create a certificate (no instance yet). Conflict if the name is taken."""
+    normalized = name_rules.normalize_names(names)
+    cert_name = name_rules.normalize_name(name) if name else normalized[0]
+    item = {
+        "pk": _partition(principal),
+        "sk": f"CERT#{cert_name}",
+        "names": normalized,
+        "auto_renew": auto_renew,
+        "version": 1,
+        "created_at": rfc3339(now),
+        "updated_at": rfc3339(now),
+    }
+    try:
+        table.put_new(item)
+    except ConditionFailed:
+        raise Conflict(
+            "certificate_exists",
+            f"This account already has a certificate named {cert_name}.",
+        ) from None
+    return _certificate_view(item, [])
+
+
+def list_all(table: Table, principal: Principal) -> list[dict[str, Any]]:
+    """Every certificate of the account, sorted by name, with current/pending."""
+    partition = _partition(principal)
+    by_name: dict[str, list[Item]] = {}
+    for instance in table.query_prefix(partition, "INSTANCE#", newest_first=True):
+        by_name.setdefault(instance["certificate_name"], []).append(instance)
+    return [
+        _certificate_view(item, by_name.get(item["sk"].removeprefix("CERT#"), []))
+        for item in table.query_prefix(partition, "CERT#")
+    ]
+
+
+def show(
+    table: Table, issuer: Issuer, principal: Principal, raw_name: str, now: datetime
+) -> dict[str, Any]:
+    name = _path_name(raw_name)
+    item = _load(table, principal, name)
+    instances = [
+        _advance(table, issuer, i, now) for i in _instances(table, principal, name)
+    ]
+    return _certificate_view(item, instances)
+
+
+def edit(
+    table: Table,
+    principal: Principal,
+    raw_name: str,
+    add_names: Sequence[str],
+    remove_names: Sequence[str],
+    auto_renew: bool | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Change names or auto-renew. The write is conditional on the version
+    read, so of two concurrent edits one wins and the other gets edit_conflict."""
+    name = _path_name(raw_name)
+    item = _load(table, principal, name)
+    removing = set(name_rules.normalize_names(remove_names)) if remove_names else set()
+    adding = name_rules.normalize_names(add_names) if add_names else []
+    unknown = removing - set(item["names"])
+    if unknown:
+        raise BadRequest(
+            "invalid_request",
+            f"{', '.join(sorted(unknown))} is not on certificate {name}.",
+        )
+    names = [n for n in item["names"] if n not in removing]
+    names = name_rules.normalize_names(names + adding) if names or adding else []
+    if not names:
+        raise BadRequest("invalid_request", "A certificate needs at least one name.")
+    values: dict[str, Any] = {
+        "names": names,
+        "version": int(item["version"]) + 1,
+        "updated_at": rfc3339(now),
+    }
+    if auto_renew is not None:
+        values["auto_renew"] = auto_renew
+    try:
+        updated = table.update(
+            item["pk"],
+            item["sk"],
+            values,
+            condition=Attr("version").eq(item["version"]),
+        )
+    except ConditionFailed:
+        raise Conflict(
+            "edit_conflict", "Another edit won; read and try again."
+        ) from None
+    return _certificate_view(updated, _instances(table, principal, name))
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not all(
+        " " <= ch <= "~" for ch in key
+    ):
+        raise BadRequest(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+        )
+    return key
+
+
+def submit_csr(
+    table: Table,
+    issuer: Issuer,
+    principal: Principal,
+    raw_name: str,
+    csr_pem: str,
+    idempotency_key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Request a new instance for a CSR whose names are the certificate's."""
+    name = _path_name(raw_name)
+    item = _load(table, principal, name)
+    checked = csr_checks.parse_csr(csr_pem)
+    csr_checks.require_names_match(checked, item["names"])
+    return _new_instance(
+        table, issuer, principal, item, checked.public_key, idempotency_key, now
+    )
+
+
+def reissue(
+    table: Table,
+    issuer: Issuer,
+    principal: Principal,
+    raw_name: str,
+    idempotency_key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new instance for the current instance's key and the current names.
+
+    Possession of the key was proven by the CSR of an earlier instance.
+    """
+    name = _path_name(raw_name)
+    item = _load(table, principal, name)
+    current = _current(_instances(table, principal, name))
+    if current is None:
+        raise NotFound(
+            "no_certificate",
+            f"{name} has no issued certificate to reissue; submit a CSR instead.",
+        )
+    public_key = serialization.load_pem_public_key(current["public_key_pem"].encode())
+    assert isinstance(public_key, PublicKey)  # only such keys are ever stored
+    return _new_instance(
+        table, issuer, principal, item, public_key, idempotency_key, now
+    )
+
+
+def _new_instance(
+    table: Table,
+    issuer: Issuer,
+    principal: Principal,
+    certificate: Item,
+    public_key: PublicKey,
+    idempotency_key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    name = certificate["sk"].removeprefix("CERT#")
+    instance_id = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
+    sort_key = f"INSTANCE#{name}#{instance_id}"
+    if idempotency_key is not None:
+        sort_key = _claim_idempotency_key(
+            table, principal, idempotency_key, sort_key, now
+        )
+        existing = table.get(_partition(principal), sort_key)
+        if existing is not None:
+            return instance_view(_advance(table, issuer, existing, now))
+        instance_id = sort_key.rsplit("#", 1)[1]
+
+    public_pem = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+    instance = {
+        "pk": _partition(principal),
+        "sk": sort_key,
+        "id": instance_id,
+        "certificate_name": name,
+        "state": PENDING,
+        "names": list(certificate["names"]),
+        "key_type": csr_checks.key_type_of(public_key),
+        "public_key_pem": public_pem,
+        "public_key_sha256": csr_checks.public_key_sha256(public_key),
+        "issuer_id": issuer.issuer_id,
+        "serial_number": _reserve_serial(table, issuer, principal, sort_key),
+        "created_at": rfc3339(now),
+    }
+    try:
+        table.put_new(instance)
+    except ConditionFailed:
+        # A concurrent retry with the same idempotency key got here first.
+        stored = table.get(instance["pk"], sort_key)
+        assert stored is not None
+        instance = stored
+    return instance_view(_advance(table, issuer, instance, now))
+
+
+def _claim_idempotency_key(
+    table: Table, principal: Principal, key: str, sort_key: str, now: datetime
+) -> str:
+    """The instance sort key this idempotency key stands for (claimed if new)."""
+    digest = hashlib.sha256(key.encode("ascii")).hexdigest()
+    claim_key = f"IDEMPOTENCY#{digest}"
+    claim = table.get(_partition(principal), claim_key)
+    if claim is not None and claim["expires_at"] > rfc3339(now):
+        return str(claim["instance_sk"])
+    expires = now + IDEMPOTENCY_WINDOW
+    item = {
+        "pk": _partition(principal),
+        "sk": claim_key,
+        "instance_sk": sort_key,
+        "expires_at": rfc3339(expires),
+        "expires_ttl": int(expires.timestamp()),
+    }
+    try:
+        if claim is None:
+            table.put_new(item)
+        else:  # expired but not yet swept by TTL: take it over
+            table.put(item, condition=Attr("expires_at").eq(claim["expires_at"]))
+    except ConditionFailed:
+        again = table.get(_partition(principal), claim_key)
+        assert again is not None
+        return str(again["instance_sk"])
+    return sort_key
+
+
+def _reserve_serial(
+    table: Table, issuer: Issuer, principal: Principal, sort_key: str
+) -> str:
+    for _ in range(_SERIAL_ATTEMPTS):
+        serial = f"{private_ca.random_serial_number():x}"
+        try:
+            table.put_new(
+                {
+                    "pk": f"SERIAL#{issuer.issuer_id}#{serial}",
+                    "sk": "SERIAL",
+                    "account_id": principal.account_id,
+                    "instance_sk": sort_key,
+                }
+            )
+        except ConditionFailed:
+            continue  # astronomically unlikely with 128 random bits; try another
+        return serial
+    raise RuntimeError("could not reserve a unique serial number")
+
+
+def _advance(table: Table, issuer: Issuer, instance: Item, now: datetime) -> Item:
+    """Move a pending instance to issued; returns the instance as stored.
+
+    Idempotent and safe to run concurrently: whichever signature's conditional
+    write lands first is the certificate; the others are discarded unseen.
+    """
+    if instance["state"] != PENDING:
+        return instance
+    public_key = serialization.load_pem_public_key(instance["public_key_pem"].encode())
+    assert isinstance(public_key, PublicKey)
+    issued = issuer.issue(
+        public_key=public_key,
+        names=instance["names"],
+        serial_number=int(instance["serial_number"], 16),
+        now=now,
+    )
+    try:
+        return table.update(
+            instance["pk"],
+            instance["sk"],
+            {
+                "state": ISSUED,
+                "certificate_pem": issued.certificate_pem,
+                "chain_pem": issued.chain_pem,
+                "not_valid_before": rfc3339(issued.not_valid_before),
+                "not_valid_after": rfc3339(issued.not_valid_after),
+                "issued_at": rfc3339(now),
+            },
+            condition=Attr("state").eq(PENDING),
+        )
+    except ConditionFailed:
+        stored = table.get(instance["pk"], instance["sk"])
+        assert stored is not None
+        return stored
+
+
+def list_instances(
+    table: Table, issuer: Issuer, principal: Principal, raw_name: str, now: datetime
+) -> list[dict[str, Any]]:
+    name = _path_name(raw_name)
+    _load(table, principal, name)
+    return [
+        instance_view(_advance(table, issuer, i, now))
+        for i in _instances(table, principal, name)
+    ]
+
+
+def get_instance(
+    table: Table,
+    issuer: Issuer,
+    principal: Principal,
+    raw_name: str,
+    instance_id: str,
+    now: datetime,
+) -> dict[str, Any]:
+    name = _path_name(raw_name)
+    item = table.get(_partition(principal), f"INSTANCE#{name}#{instance_id}")
+    if item is None or "#" in instance_id:
+        raise NotFound("instance_not_found", f"{name} has no instance {instance_id}.")
+    return instance_view(_advance(table, issuer, item, now))
+
+
+def current(
+    table: Table, issuer: Issuer, principal: Principal, raw_name: str, now: datetime
+) -> dict[str, Any]:
+    """The newest issued, unrevoked instance with its PEMs."""
+    name = _path_name(raw_name)
+    _load(table, principal, name)
+    instances = [
+        _advance(table, issuer, i, now) for i in _instances(table, principal, name)
+    ]
+    newest = _current(instances)
+    if newest is None:
+        raise NotFound("no_certificate", f"{name} has no issued certificate yet.")
+    return {
+        "instance": instance_view(newest),
+        "certificate": newest["certificate_pem"],
+        "chain": newest["chain_pem"],
+    }
+
+
+def revoke(
+    table: Table,
+    principal: Principal,
+    raw_name: str,
+    include_newest: bool,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Revoke every issued instance but the newest (or all of them).
+
+    The CRL entry is written before the instance is marked, so a Lambda dying
+    between the two leaves a serial that is revoked and the retry repeats both.
+    """
+    name = _path_name(raw_name)
+    _load(table, principal, name)
+    issued = [i for i in _instances(table, principal, name) if i["state"] == ISSUED]
+    targets = issued if include_newest else issued[1:]
+    revoked = []
+    for instance in targets:
+        table.put(
+            {
+                "pk": f"CRL#{instance['issuer_id']}",
+                "sk": f"SERIAL#{instance['serial_number']}",
+                "revoked_at": rfc3339(now),
+                "not_valid_after": instance["not_valid_after"],
+            }
+        )
+        try:
+            revoked.append(
+                table.update(
+                    instance["pk"],
+                    instance["sk"],
+                    {"state": REVOKED, "revoked_at": rfc3339(now)},
+                    condition=Attr("state").eq(ISSUED),
+                )
+            )
+        except ConditionFailed:
+            continue  # revoked concurrently; that call reports it
+    return [instance_view(item) for item in revoked]
+
+
+def crl(table: Table, issuer: Issuer, now: datetime) -> bytes:
+    """The issuer's current CRL (every revoked serial of this issuer)."""
+    entries = [
+        (int(item["sk"].removeprefix("SERIAL#"), 16), parse_rfc3339(item["revoked_at"]))
+        for item in table.query_prefix(f"CRL#{issuer.issuer_id}", "SERIAL#")
+    ]
+    # TODO: drop entries whose certificate expired over a day ago once CRLs
+    # grow large (RFC 5280 §3.3 allows it); today every entry is listed.
+    return issuer.crl(entries, now)
