@@ -1,0 +1,46 @@
+"""The published OpenAPI document and the routes stay in step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app import app
+
+SPEC = json.loads((Path(__file__).parents[1] / "chalicelib" / "openapi.json").read_text())
+METHODS = {"get", "put", "post", "patch", "delete"}
+
+
+def test_spec_is_openapi_3_1():
+    assert SPEC["openapi"].startswith("3.1.")
+
+
+def test_every_route_is_in_the_spec_and_every_spec_path_is_a_route():
+    routes = {
+        (path, method.lower())
+        for path, methods in app.routes.items()
+        for method in methods
+        if method != "OPTIONS"
+    }
+    documented = {
+        (path, method)
+        for path, item in SPEC["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+    assert routes == documented
+
+
+def test_every_error_code_in_the_spec_is_listed_in_the_api_docs():
+    docs = (Path(__file__).parents[1] / "docs" / "api.md").read_text()
+    codes = set()
+    for item in SPEC["paths"].values():
+        for method, operation in item.items():
+            if method not in METHODS:
+                continue
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    codes.update(response["description"].split("`")[1::2])
+    assert "certificate_not_found" in codes
+    for code in codes:
+        assert f"| `{code}` |" in docs, code
