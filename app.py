@@ -64,13 +64,7 @@ def _error(error: CertmintError) -> Response:
 def _every_response(event: Any, get_response: Callable[[Any], Response]) -> Response:
     """Security headers on every response, and one log line per request."""
     started = time.monotonic()
-    response = get_response(event)
-    if response.status_code == 405 and "error" not in str(response.body):
-        response = _error(
-            MethodNotAllowed(
-                "method_not_allowed", "This route does not take that method."
-            )
-        )
+    response = _in_our_shape(get_response(event))
     response.headers.update(SECURITY_HEADERS)
     response.headers.setdefault("Cache-Control", "no-store")
     log.info(
@@ -81,6 +75,28 @@ def _every_response(event: Any, get_response: Callable[[Any], Response]) -> Resp
         (time.monotonic() - started) * 1000,
         event.context.get("requestId", "-"),
     )
+    return response
+
+
+# Chalice answers some requests itself (wrong method, wrong media type) with
+# {"Code", "Message"}; clients rely on one error shape, so those are rewritten.
+_CHALICE_ERRORS: dict[int, CertmintError] = {
+    400: BadRequest("invalid_request", "The request is malformed."),
+    405: MethodNotAllowed(
+        "method_not_allowed", "This route does not take that method."
+    ),
+    413: PayloadTooLarge("payload_too_large", "The request body is over 64 KiB."),
+    415: UnsupportedMediaType(
+        "unsupported_media_type", "Send the body as application/json."
+    ),
+}
+
+
+def _in_our_shape(response: Response) -> Response:
+    body = response.body
+    if isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        known = _CHALICE_ERRORS.get(response.status_code)
+        return _error(known or InternalError())
     return response
 
 
@@ -183,9 +199,7 @@ def _issuer() -> PrivateCAIssuer:
 
 
 def _idempotency_key() -> str | None:
-    return certificates.check_idempotency_key(
-        _request().headers.get("idempotency-key")
-    )
+    return certificates.check_idempotency_key(_request().headers.get("idempotency-key"))
 
 
 # ---- public routes ---------------------------------------------------------

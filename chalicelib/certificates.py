@@ -27,6 +27,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from boto3.dynamodb.conditions import Attr
 from cryptography.hazmat.primitives import serialization
@@ -53,8 +54,10 @@ def _partition(principal: Principal) -> str:
 
 def _path_name(raw: str) -> str:
     """A certificate name from a URL path: normalized like any name."""
+    # API Gateway decodes path parameters; the local gateway does not. A name
+    # never holds "%", so decoding twice cannot turn a bad name into a good one.
     try:
-        return name_rules.normalize_name(raw)
+        return name_rules.normalize_name(unquote(raw))
     except BadRequest:
         raise NotFound(
             "certificate_not_found", "No certificate with that name."

@@ -85,18 +85,21 @@ class Table:
         remove: tuple[str, ...] = (),
     ) -> Item:
         """Set ``values`` (and remove ``remove``) on an item; returns the new item."""
-        names = {f"#a{i}": name for i, name in enumerate(values)}
-        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
+        # boto3's condition builder uses #n0/:v0 placeholders; ours must differ.
+        names = {f"#set{i}": name for i, name in enumerate(values)}
+        expression = "SET " + ", ".join(
+            f"#set{i} = :set{i}" for i in range(len(values))
+        )
         if remove:
             for j, name in enumerate(remove):
-                names[f"#r{j}"] = name
-            expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+                names[f"#del{j}"] = name
+            expression += " REMOVE " + ", ".join(f"#del{j}" for j in range(len(remove)))
         kwargs: dict[str, Any] = {
             "Key": {"pk": pk, "sk": sk},
             "UpdateExpression": expression,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {
-                f":v{i}": value for i, value in enumerate(values.values())
+                f":set{i}": value for i, value in enumerate(values.values())
             },
             "ReturnValues": "ALL_NEW",
         }

@@ -204,7 +204,9 @@ def test_parse_csr_refuses_text_over_16_kib() -> None:
     error = refused(padded)
 
     assert error.code == "invalid_csr"
-    assert error.message == f"The CSR is larger than {csr.MAX_CSR_PEM_BYTES} bytes of PEM."
+    assert (
+        error.message == f"The CSR is larger than {csr.MAX_CSR_PEM_BYTES} bytes of PEM."
+    )
 
 
 def test_parse_csr_normalizes_and_merges_names_with_the_cn_last() -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from app import app
 
-SPEC = json.loads((Path(__file__).parents[1] / "chalicelib" / "openapi.json").read_text())
+SPEC = json.loads(
+    (Path(__file__).parents[1] / "chalicelib" / "openapi.json").read_text()
+)
 METHODS = {"get", "put", "post", "patch", "delete"}
 
 
