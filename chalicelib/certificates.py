@@ -446,6 +446,7 @@ def current(
     if newest is None:
         raise NotFound("no_certificate", f"{name} has no issued certificate yet.")
     return {
+        "name": name,
         "instance": instance_view(newest),
         "certificate": newest["certificate_pem"],
         "chain": newest["chain_pem"],
