@@ -1,0 +1,1 @@
+"""Helpers shared by the server-side tests (see tests/conftest.py)."""
