@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run    start the local stack (API, console, dynalite) over HTTPS"
-	@echo "make test   run the test suite (starts its own stack)"
+	@echo "make test   lint, then the test suite (starts its own stack)"
 	@echo "make lint   ruff format --check, ruff check, mypy --strict"
 	@echo "make clean  remove .venv, node_modules and caches (keeps .certmint/)"
 
@@ -44,7 +44,8 @@ $(NODE_STAMP): package.json package-lock.json
 run: deps
 	exec $(VENV_PYTHON) -m devstack run
 
-test: deps
+# The style and type checks run first: code that does not pass them does not land.
+test: lint
 	$(VENV_PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: deps
