@@ -149,7 +149,7 @@ def _body(
         )
     try:
         body = json.loads(raw) if raw else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise BadRequest("invalid_json", "The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise BadRequest("invalid_json", "The body must be a JSON object.")

@@ -173,14 +173,17 @@ def authenticate(table: Table, authorization: str | None, now: datetime) -> Prin
     """The caller behind an ``Authorization: Bearer ...`` header.
 
     Raises Unauthenticated for a missing, malformed, unknown, revoked or
-    expired credential, with one message for all so that probing learns nothing.
+    expired credential. Unknown, revoked and wrong-secret credentials get one
+    message, so probing learns nothing; "malformed" and "expired" only tell
+    the caller what it already holds.
     """
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":  # schemes are case-insensitive (RFC 9110 §11.1)
         raise Unauthenticated(
             "unauthenticated",
             "Send an API key or session token as a Bearer credential.",
         )
-    presented = credentials.parse(authorization.removeprefix("Bearer ").strip())
+    presented = credentials.parse(value.strip())
     sort_prefix = "APIKEY#" if presented.kind is Kind.API_KEY else "SESSION#"
     item = table.get(
         f"ACCOUNT#{presented.account_id}", sort_prefix + presented.credential_id
@@ -214,7 +217,15 @@ def get_account(table: Table, principal: Principal) -> dict[str, Any]:
 def create_api_key(
     table: Table, principal: Principal, name: str, now: datetime
 ) -> tuple[dict[str, str], str]:
-    """A new API key; returns (its description, the key itself — shown once)."""
+    """A new API key; returns (its description, the key itself — shown once).
+
+    Only a session (email + password) may mint keys: a leaked API key must not
+    be able to mint its own replacement and outlive its revocation.
+    """
+    if principal.kind is not Kind.SESSION:
+        raise Forbidden(
+            "session_required", "Sign in with email and password to create API keys."
+        )
     name = name.strip()
     if not 1 <= len(name) <= MAX_KEY_NAME_LENGTH or not name.isprintable():
         raise BadRequest(
@@ -240,6 +251,8 @@ def list_api_keys(table: Table, principal: Principal) -> list[dict[str, str]]:
 
 def revoke_api_key(table: Table, principal: Principal, key_id: str) -> None:
     """Delete one of the caller's API keys; NotFound if it is not theirs."""
+    if not credentials.is_credential_id(key_id):
+        raise NotFound("api_key_not_found", "No API key with that id.")
     try:
         table.delete(
             f"ACCOUNT#{principal.account_id}",

@@ -23,6 +23,7 @@ between leaves a pending instance that the next read completes.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from chalicelib.accounts import Principal
 from chalicelib.clock import parse_rfc3339, rfc3339
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.issuers import Issuer, PublicKey
+from chalicelib.names import quote
 from chalicelib.storage import ConditionFailed, Item, Table
 
 PENDING, ISSUED, REVOKED = "pending", "issued", "revoked"
@@ -46,6 +48,7 @@ PENDING, ISSUED, REVOKED = "pending", "issued", "revoked"
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _SERIAL_ATTEMPTS = 3
+_INSTANCE_ID = re.compile(r"[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}")
 
 
 def _partition(principal: Principal) -> str:
@@ -126,7 +129,7 @@ def create(
 ) -> dict[str, Any]:
     """Create a certificate (no instance yet). Conflict if the name is taken."""
     normalized = name_rules.normalize_names(names)
-    cert_name = name_rules.normalize_name(name) if name else normalized[0]
+    cert_name = normalized[0] if name is None else name_rules.normalize_name(name)
     item = {
         "pk": _partition(principal),
         "sk": f"CERT#{cert_name}",
@@ -243,7 +246,13 @@ def submit_csr(
     checked = csr_checks.parse_csr(csr_pem)
     csr_checks.require_names_match(checked, item["names"])
     return _new_instance(
-        table, issuer, principal, item, checked.public_key, idempotency_key, now
+        table,
+        issuer,
+        principal,
+        item,
+        checked.public_key,
+        ("csr", idempotency_key),
+        now,
     )
 
 
@@ -270,7 +279,7 @@ def reissue(
     public_key = serialization.load_pem_public_key(current["public_key_pem"].encode())
     assert isinstance(public_key, PublicKey)  # only such keys are ever stored
     return _new_instance(
-        table, issuer, principal, item, public_key, idempotency_key, now
+        table, issuer, principal, item, public_key, ("reissue", idempotency_key), now
     )
 
 
@@ -280,15 +289,20 @@ def _new_instance(
     principal: Principal,
     certificate: Item,
     public_key: PublicKey,
-    idempotency_key: str | None,
+    request: tuple[str, str | None],
     now: datetime,
 ) -> dict[str, Any]:
+    """Store a pending instance and issue it; ``request`` is (operation, key)."""
     name = certificate["sk"].removeprefix("CERT#")
     instance_id = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
     sort_key = f"INSTANCE#{name}#{instance_id}"
+    operation, idempotency_key = request
     if idempotency_key is not None:
+        fingerprint = hashlib.sha256(
+            f"{operation}|{name}|{csr_checks.public_key_sha256(public_key)}".encode()
+        ).hexdigest()
         sort_key = _claim_idempotency_key(
-            table, principal, idempotency_key, sort_key, now
+            table, principal, idempotency_key, fingerprint, sort_key, now
         )
         existing = table.get(_partition(principal), sort_key)
         if existing is not None:
@@ -323,19 +337,30 @@ def _new_instance(
 
 
 def _claim_idempotency_key(
-    table: Table, principal: Principal, key: str, sort_key: str, now: datetime
+    table: Table,
+    principal: Principal,
+    key: str,
+    fingerprint: str,
+    sort_key: str,
+    now: datetime,
 ) -> str:
-    """The instance sort key this idempotency key stands for (claimed if new)."""
+    """The instance sort key this idempotency key stands for (claimed if new).
+
+    A key stands for one request: the same operation on the same certificate
+    for the same public key. Reusing it for anything else is refused, as
+    Stripe does, rather than answered with another request's instance.
+    """
     digest = hashlib.sha256(key.encode("ascii")).hexdigest()
     claim_key = f"IDEMPOTENCY#{digest}"
     claim = table.get(_partition(principal), claim_key)
     if claim is not None and claim["expires_at"] > rfc3339(now):
-        return str(claim["instance_sk"])
+        return _claimed(claim, fingerprint)
     expires = now + IDEMPOTENCY_WINDOW
     item = {
         "pk": _partition(principal),
         "sk": claim_key,
         "instance_sk": sort_key,
+        "fingerprint": fingerprint,
         "expires_at": rfc3339(expires),
         "expires_ttl": int(expires.timestamp()),
     }
@@ -347,8 +372,17 @@ def _claim_idempotency_key(
     except ConditionFailed:
         again = table.get(_partition(principal), claim_key)
         assert again is not None
-        return str(again["instance_sk"])
+        return _claimed(again, fingerprint)
     return sort_key
+
+
+def _claimed(claim: Item, fingerprint: str) -> str:
+    if claim.get("fingerprint") != fingerprint:
+        raise Conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request.",
+        )
+    return str(claim["instance_sk"])
 
 
 def _reserve_serial(
@@ -427,9 +461,13 @@ def get_instance(
     now: datetime,
 ) -> dict[str, Any]:
     name = _path_name(raw_name)
-    item = table.get(_partition(principal), f"INSTANCE#{name}#{instance_id}")
-    if item is None or "#" in instance_id:
-        raise NotFound("instance_not_found", f"{name} has no instance {instance_id}.")
+    item = None
+    if _INSTANCE_ID.fullmatch(instance_id):
+        item = table.get(_partition(principal), f"INSTANCE#{name}#{instance_id}")
+    if item is None:
+        raise NotFound(
+            "instance_not_found", f"{name} has no instance {quote(instance_id)}."
+        )
     return instance_view(_advance(table, issuer, item, now))
 
 
@@ -501,4 +539,7 @@ def crl(table: Table, issuer: Issuer, now: datetime) -> bytes:
     ]
     # TODO: drop entries whose certificate expired over a day ago once CRLs
     # grow large (RFC 5280 §3.3 allows it); today every entry is listed.
-    return issuer.crl(entries, now)
+    # An atomic counter, not the clock: two CRLs made in the same second with
+    # different entries must still carry different numbers (RFC 5280 §5.2.3).
+    number = table.increment(f"CRL#{issuer.issuer_id}", "NUMBER", "crl_number")
+    return issuer.crl(entries, now, number)

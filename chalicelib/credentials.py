@@ -80,6 +80,11 @@ def parse(value: str) -> Credential:
     return Credential(Kind(prefix), account_id, credential_id, value)
 
 
+def is_credential_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a credential id (checked before any lookup)."""
+    return len(text) == CREDENTIAL_ID_LENGTH and all(ch in _ID_ALPHABET for ch in text)
+
+
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode("ascii")).hexdigest()
 

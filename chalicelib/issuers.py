@@ -56,8 +56,14 @@ class Issuer(Protocol):
         write decides which signature is ever stored."""
         ...
 
-    def crl(self, revoked: Iterable[tuple[int, datetime]], now: datetime) -> bytes:
-        """The DER CRL listing ``revoked`` (serial number, revocation date)."""
+    def crl(
+        self, revoked: Iterable[tuple[int, datetime]], now: datetime, number: int
+    ) -> bytes:
+        """The DER CRL listing ``revoked`` (serial number, revocation date).
+
+        ``number`` is the CRL number, which must grow with every CRL made
+        (RFC 5280 §5.2.3).
+        """
         ...
 
 
@@ -105,13 +111,13 @@ class PrivateCAIssuer:
             not_valid_after=not_valid_before + lifetime,
         )
 
-    def crl(self, revoked: Iterable[tuple[int, datetime]], now: datetime) -> bytes:
-        # The CRL number must increase (RFC 5280 §5.2.3); seconds since the
-        # epoch do, across any number of Lambdas, without shared state.
+    def crl(
+        self, revoked: Iterable[tuple[int, datetime]], now: datetime, number: int
+    ) -> bytes:
         return private_ca.build_crl(
             self._ca,
             revoked,
             now=now,
             next_update=now + CRL_VALIDITY,
-            crl_number=int(now.timestamp()),
+            crl_number=number,
         )

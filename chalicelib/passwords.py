@@ -23,9 +23,9 @@ SALT_BYTES = 16  # NIST SP 800-132 asks for at least 128 bits of salt.
 MIN_LENGTH = 8  # NIST SP 800-63B §5.1.1.2
 MAX_LENGTH = 1024  # bounds the work one request can make us do
 MIN_ZXCVBN_SCORE = 3  # "safely unguessable: moderate protection from offline attack"
-# zxcvbn's matching grows fast with length; past this many characters a
-# password is long enough that the tail adds nothing to its verdict.
-ZXCVBN_MAX_CHARS = 100
+# zxcvbn 4.5 refuses inputs over 72 characters (its matching grows fast with
+# length); a password that long is judged by its first 72, which is plenty.
+ZXCVBN_MAX_CHARS = 72
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,12 @@ def check_policy(password: str, user_inputs: tuple[str, ...] = ()) -> None:
     Raises BadRequest (``invalid_password`` or ``weak_password``) with a message
     that helps the user choose better; returns None when the password is fine.
     """
+    if not password.isprintable() and any(
+        0xD800 <= ord(ch) <= 0xDFFF for ch in password
+    ):
+        raise BadRequest(
+            "invalid_password", "Passwords must be text without lone surrogates."
+        )
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise BadRequest(
             "invalid_password",
@@ -108,4 +114,7 @@ def dummy_hash(iterations: int) -> str:
 
 
 def _derive(password: str, salt: bytes, iterations: int) -> bytes:
-    return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    # surrogatepass: a JSON string may carry a lone surrogate; sign-in must
+    # answer "wrong password" for it, not fail to encode.
+    secret = password.encode("utf-8", errors="surrogatepass")
+    return hashlib.pbkdf2_hmac("sha256", secret, salt, iterations)

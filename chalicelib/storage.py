@@ -109,6 +109,21 @@ class Table:
         item: Item = response["Attributes"]
         return item
 
+    def increment(self, pk: str, sk: str, attribute: str) -> int:
+        """Atomically add one to a number attribute (created at 1); the new value.
+
+        DynamoDB applies ADD updates one at a time, so every caller, in any
+        Lambda, gets a different value.
+        """
+        response = self._table.update_item(
+            Key={"pk": pk, "sk": sk},
+            UpdateExpression="ADD #counter :one",
+            ExpressionAttributeNames={"#counter": attribute},
+            ExpressionAttributeValues={":one": 1},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"][attribute])
+
     def delete(self, pk: str, sk: str, condition: ConditionBase | None = None) -> None:
         """Delete an item (no error when absent, unless a condition says otherwise)."""
         kwargs: dict[str, Any] = {"Key": {"pk": pk, "sk": sk}}

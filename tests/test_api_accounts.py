@@ -126,7 +126,11 @@ def test_api_key_cannot_sign_out(http):
 
 def test_api_keys_are_listed_without_secrets_and_revocation_is_immediate(http, stack):
     account = sign_up(http)
-    created = account.call("POST", "/v1/api-keys", json={"name": "agent on web1"})
+    created = http.post(
+        "/v1/api-keys",
+        json={"name": "agent on web1"},
+        headers={"Authorization": f"Bearer {account.session}"},
+    )
     assert created.status_code == 201
     key = created.json()["key"]
     key_id = created.json()["api_key"]["id"]
@@ -188,3 +192,65 @@ def test_cors_allows_only_the_console_origin(http, stack):
     response = http.get("/v1/health", headers={"Origin": allowed})
     assert response.headers.get("access-control-allow-origin") == allowed
     assert response.headers.get("access-control-allow-origin") != "*"
+
+
+def test_only_a_session_can_mint_api_keys(http):
+    account = sign_up(http)
+    response = account.call("POST", "/v1/api-keys", json={"name": "replacement"})
+    assert (response.status_code, error_code(response)) == (403, "session_required")
+    assert len(account.call("GET", "/v1/api-keys").json()["api_keys"]) == 1
+
+
+def test_long_passphrases_up_to_1024_characters_are_accepted(http):
+    for length in (73, 200, 1024):
+        password = (strong_password() * 60)[:length]
+        response = http.post(
+            "/v1/accounts",
+            json={"email": f"long-{length}@example.test", "password": password},
+        )
+        assert response.status_code == 201, (length, response.text)
+        signed_in = http.post(
+            "/v1/sessions",
+            json={"email": f"long-{length}@example.test", "password": password},
+        )
+        assert signed_in.status_code == 201
+
+
+def test_a_lone_surrogate_is_refused_not_a_crash(http):
+    account = sign_up(http)
+    body = '{"email": "%s", "password": "abcdefgh\\ud800xyz"}'
+    signup = http.post(
+        "/v1/accounts",
+        content=(body % "surrogate@example.test").encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert (signup.status_code, error_code(signup)) == (400, "invalid_password")
+    for email in (account.email, "nobody@example.test"):
+        signin = http.post(
+            "/v1/sessions",
+            content=(body % email).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert (signin.status_code, error_code(signin)) == (401, "invalid_credentials")
+
+
+def test_deeply_nested_json_is_invalid_json_not_a_crash(http):
+    body = b'{"email":' + b"[" * 3000 + b"]" * 3000 + b"}"
+    response = http.post(
+        "/v1/accounts", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert (response.status_code, error_code(response)) == (400, "invalid_json")
+
+
+def test_scheme_is_case_insensitive(http):
+    account = sign_up(http)
+    response = http.get(
+        "/v1/account", headers={"Authorization": f"bearer {account.api_key}"}
+    )
+    assert response.status_code == 200
+
+
+def test_overlong_api_key_id_is_not_found(http):
+    account = sign_up(http)
+    response = account.call("DELETE", "/v1/api-keys/" + "z" * 3000)
+    assert (response.status_code, error_code(response)) == (404, "api_key_not_found")

@@ -261,10 +261,11 @@ def test_a_pending_instance_left_by_a_dead_lambda_is_completed_on_read(account, 
         f"ACCOUNT#{account.id}", f"INSTANCE#resume.example.test#{instance['id']}"
     )
     assert stored is not None
+    stranded_id = stored["id"][:-8] + "deadbeef"
     stranded = {
         **stored,
-        "sk": stored["sk"] + "x",
-        "id": stored["id"] + "x",
+        "sk": f"INSTANCE#resume.example.test#{stranded_id}",
+        "id": stranded_id,
         "state": "pending",
     }
     for field in (
@@ -325,3 +326,69 @@ def test_one_account_never_sees_or_touches_anothers_data(http, method, template,
     assert after["auto_renew"] is True
     assert after["current"]["id"] == instance["id"]
     assert owner.call("GET", "/v1/account").status_code == 200
+
+
+def test_an_idempotency_key_stands_for_one_request_only(account):
+    first = create(account, ["idem.example.test"])
+    second = create(account, ["other.example.test"])
+    key = str(uuid.uuid4())
+    made = submit(account, first["name"], make_csr(new_key(), first["names"]), key)
+    assert made.status_code == 201
+
+    elsewhere = submit(
+        account, second["name"], make_csr(new_key(), second["names"]), key
+    )
+    assert (elsewhere.status_code, code(elsewhere)) == (409, "idempotency_key_reused")
+    other_key = submit(account, first["name"], make_csr(new_key(), first["names"]), key)
+    assert (other_key.status_code, code(other_key)) == (409, "idempotency_key_reused")
+    listed = account.call("GET", "/v1/certificates/other.example.test/instances")
+    assert listed.json()["instances"] == []
+
+
+def test_concurrent_reuse_of_an_idempotency_key_never_crosses_certificates(account):
+    names = ["p.example.test", "q.example.test"]
+    certificates = [create(account, [name]) for name in names]
+    csrs = [make_csr(new_key(), c["names"]) for c in certificates]
+    key = str(uuid.uuid4())
+
+    def attempt(i: int) -> int:
+        return submit(account, names[i % 2], csrs[i % 2], key).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(attempt, range(8)))
+    assert set(statuses) <= {201, 409}
+    for name in names:
+        for instance in account.call(
+            "GET", f"/v1/certificates/{name}/instances"
+        ).json()["instances"]:
+            assert instance["names"] == [name]
+
+
+def test_an_empty_certificate_name_is_refused(account):
+    response = account.call(
+        "POST", "/v1/certificates", json={"names": ["a.example.test"], "name": ""}
+    )
+    assert (response.status_code, code(response)) == (400, "invalid_name")
+
+
+def test_overlong_instance_id_is_not_found(account):
+    create(account, ["long.example.test"])
+    response = account.call(
+        "GET", "/v1/certificates/long.example.test/instances/" + "A" * 3000
+    )
+    assert (response.status_code, code(response)) == (404, "instance_not_found")
+    assert "A" * 200 not in response.text
+
+
+def test_every_crl_has_a_new_number(http, account):
+    def number() -> int:
+        crl = x509.load_der_x509_crl(http.get("/v1/crl").content)
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+
+    first = number()
+    buy(account, ["numbered.example.test"])
+    account.call(
+        "POST", "/v1/certificates/numbered.example.test/revoke", json={"all": True}
+    )
+    second = number()
+    assert second > first

@@ -89,6 +89,9 @@ def user(stack, tmp_path):  # type: ignore[no-untyped-def]
     assert result.returncode == 0, result.stderr
     config = home / ".config" / "certmint" / "config.toml"
     assert config.stat().st_mode & 0o777 == 0o600
+    # The trusted bundle is remembered: a later shell without the variable works.
+    without_bundle = {k: v for k, v in env.items() if k != "CERTMINT_CA_BUNDLE"}
+    assert run(without_bundle, work, "list").returncode == 0
     return env, work, password, config
 
 
@@ -240,3 +243,17 @@ def test_bad_name_is_refused_before_any_file_exists(user):
     assert result.returncode == 1
     assert "invalid_name" in result.stderr
     assert list(work.iterdir()) == []
+
+
+def test_a_dangling_symlink_at_the_key_path_stops_buy_before_anything_is_created(
+    user, tmp_path
+):
+    env, work, _, _ = user
+    (work / "dangling.example.test.key").symlink_to(tmp_path / "elsewhere.key")
+
+    result = run(env, work, "buy", "dangling.example.test")
+
+    assert result.returncode == 1
+    assert not (tmp_path / "elsewhere.key").exists()
+    listed = run(env, work, "list", "--json")
+    assert "dangling.example.test" not in listed.stdout

@@ -92,7 +92,8 @@ def _translate_transport_error(error: httpx.TransportError, url: str) -> Excepti
         if isinstance(cause, ssl.SSLCertVerificationError):
             reason = cause.verify_message or cause.reason or str(cause)
             return ServerCertificateError(
-                f"cannot verify the server certificate of {url}: {reason}"
+                f"cannot verify the server certificate of {url}: {reason} (a "
+                f"private CA's root goes in CERTMINT_CA_BUNDLE or ca_bundle)"
             )
         if isinstance(cause, ssl.SSLError):
             return TransportError(

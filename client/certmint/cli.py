@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -164,7 +165,12 @@ def _store_new_api_key(
         secret = created.get("key")
         if not isinstance(secret, str):
             raise ApiError("invalid_response", "The server sent no API key.", 201)
-        save_settings(config.user_file, {"api_key": secret, "api_url": config.api_url})
+        settings = {"api_key": secret, "api_url": config.api_url}
+        if config.ca_bundle is not None:
+            # The bundle that let us trust this server must outlive the shell
+            # that set CERTMINT_CA_BUNDLE, or the next command cannot connect.
+            settings["ca_bundle"] = str(Path(config.ca_bundle).resolve())
+        save_settings(config.user_file, settings)
     finally:
         try:
             api.delete_current_session(token)
@@ -300,7 +306,7 @@ def _refuse_existing_key(
         key = _paths(config, guess).key
     except ClientError:
         return
-    if not key.exists():
+    if not os.path.lexists(key):  # a dangling symlink counts as "there"
         return
     try:
         api.get_certificate(guess)

@@ -201,9 +201,7 @@ def save_settings(path: Path, updates: Mapping[str, str]) -> None:
     directory = path.parent
     if not directory.exists():
         try:
-            directory.mkdir(mode=CONFIG_DIRECTORY_MODE, parents=True)
-            # mkdir's mode is filtered by the umask; make the leaf exact.
-            directory.chmod(CONFIG_DIRECTORY_MODE)
+            _make_private_directories(directory)
         except OSError as error:
             raise ConfigError(f"cannot create {directory}: {error.strerror}") from error
     atomic_write(
@@ -212,3 +210,21 @@ def save_settings(path: Path, updates: Mapping[str, str]) -> None:
         new_ownership=Ownership(mode=CONFIG_FILE_MODE),
         keep_existing_mode=False,
     )
+
+
+def _make_private_directories(directory: Path) -> None:
+    """Create ``directory`` and each missing parent 0700, whatever the umask.
+
+    ``mkdir(parents=True)`` would create the parents (e.g. ``~/.config``)
+    with ``0777 & ~umask``: world-writable under ``umask 000``, which would let
+    another user swap our config directory for theirs.
+    """
+    missing = []
+    for candidate in [directory, *directory.parents]:
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for path in reversed(missing):
+        path.mkdir(mode=CONFIG_DIRECTORY_MODE)
+        # mkdir's mode is filtered by the umask; make it exact.
+        path.chmod(CONFIG_DIRECTORY_MODE)

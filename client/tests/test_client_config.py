@@ -177,3 +177,13 @@ def test_saving_refuses_to_overwrite_a_file_it_cannot_parse(tmp_path: Path) -> N
         save_settings(path, {"api_key": "cmk_new"})
 
     assert path.read_text() == "this is = = not toml\n"
+
+
+@pytest.mark.usefixtures("umask_000")
+def test_missing_parent_directories_are_created_private_too(tmp_path: Path) -> None:
+    path = tmp_path / "home" / ".config" / "certmint" / "config.toml"
+
+    save_settings(path, {"api_url": "https://localhost:8444"})
+
+    for directory in (path.parent, path.parent.parent, path.parent.parent.parent):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
