@@ -7,6 +7,7 @@ import grp
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import boto3
@@ -15,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.support.api import key_secrets, strong_password
-from tests.support.cli import run
+from tests.support.cli import CLI, run
 
 NAME = "www.example.test"
 
@@ -257,3 +258,38 @@ def test_a_dangling_symlink_at_the_key_path_stops_buy_before_anything_is_created
     assert not (tmp_path / "elsewhere.key").exists()
     listed = run(env, work, "list", "--json")
     assert "dangling.example.test" not in listed.stdout
+
+
+def test_a_download_killed_at_any_moment_leaves_whole_matching_files(stack, user):
+    env, work, _, _ = user
+    name = "killed.example.test"
+    assert run(env, work, "buy", name).returncode == 0
+    crt, key_path = work / f"{name}.crt", work / f"{name}.key"
+
+    # Eight downloads, each SIGKILLed a little later than the one before, so
+    # that the kills land before, during and after the file writes.
+    for attempt in range(8):
+        assert run(env, work, "renew", "--no-wait", name).returncode == 12
+        process = subprocess.Popen(
+            [*CLI, "download", name],
+            cwd=work,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.15 * attempt)
+        process.kill()
+        process.wait(timeout=30)
+        for path in work.glob(f"{name}*"):
+            assert path.stat().st_size > 0, path
+        assert spki_of_key(key_path) == spki_of_cert(crt)
+        openssl_verify(stack.root_ca, work / f"{name}.chain.crt", crt)
+
+    finished = run(env, work, "download", name)
+    assert finished.returncode in (0, 10), finished.stderr
+    chained = work / f"{name}.chained.crt"
+    assert (
+        chained.read_text()
+        == crt.read_text() + (work / f"{name}.chain.crt").read_text()
+    )
+    assert not list(work.glob(f".{name}*"))
