@@ -199,7 +199,7 @@ def signup(services: Services, email: str | None, password_stdin: bool) -> None:
     _store_new_api_key(services, api, session, email, "Signed up")
 
 
-@cli.command()
+@cli.command(short_help="Sign in and store an API key for this machine.")
 @click.option("--email", help="The account's email address (else prompted).")
 @click.option(
     "--password-stdin",
@@ -500,7 +500,7 @@ def list_command(services: Services, as_json: bool) -> None:
         )
 
 
-@cli.command()
+@cli.command(short_help="Show one certificate and its instances.")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @pass_services
@@ -587,25 +587,20 @@ def renew(
     )
 
 
-@cli.command()
-@click.argument("name")
-@_wait_options
-@pass_services
-def reissue(
-    services: Services,
-    name: str,
-    no_wait: bool,
-    timeout: int,
-    combined: bool,
-    pkcs12: bool,
-) -> None:
-    """Reissue NAME with the same key (e.g. after certmint edit changed its names)."""
-    _same_key_command(
-        services, name, no_wait, timeout, DownloadOptions(combined, pkcs12)
-    )
+# SSLMate's two words for one operation here: both ask for a new certificate
+# for the same key and the certificate's current names.
+reissue = click.Command(
+    "reissue",
+    callback=renew.callback,
+    params=renew.params,
+    help="Reissue NAME with the same key (e.g. after certmint edit changed "
+    "its names), then download it.",
+    short_help="Reissue NAME with the same key, then download it.",
+)
+cli.add_command(reissue)
 
 
-@cli.command()
+@cli.command(short_help="Get NAME with a new key (staged as NAME.key.new).")
 @click.argument("name")
 @click.option(
     "--key-type",
@@ -654,7 +649,7 @@ def rekey(
     click.echo(f"Installed the certificate {cert_name} and its new key {paths.key}.")
 
 
-@cli.command()
+@cli.command(short_help="Revoke all but the newest certificate (or --all).")
 @click.argument("name")
 @click.option(
     "--all",
