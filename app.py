@@ -36,7 +36,7 @@ app.api.binary_types.append("application/pkix-crl")
 log = logging.getLogger("certmint.api")
 log.setLevel(logging.INFO)
 
-MAX_BODY_BYTES = 64 * 1024  # a CSR is under 16 KiB; nothing we take is larger
+MAX_BODY_BYTES = 64 * 1024  # the largest CSR we take is 48 KiB (chalicelib/csr.py)
 OPENAPI_PATH = Path(__file__).parent / "chalicelib" / "openapi.json"
 SECURITY_HEADERS = {
     # Two years, subdomains, preload: what hstspreload.org requires.

@@ -103,10 +103,15 @@ def sign_in(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Check email and password; returns (account, new session).
 
-    Unknown emails run the same PBKDF2 work as known ones. A stored hash weaker
-    than the policy is replaced, conditional on it being unchanged, so a
-    concurrent password change is never overwritten.
+    Every refusal costs the policy's full PBKDF2 work: unknown emails verify
+    against a dummy hash, and a wrong password for an old, cheaper hash makes
+    up the difference, so timing tells neither which emails exist nor which
+    hashes are old. A stored hash weaker than the policy is replaced on
+    success, conditional on it being unchanged, so a concurrent password
+    change is never overwritten.
     """
+    # TODO: throttle attempts per email and per source address (counters kept
+    # by conditional writes, with expiry checked on read) before launch.
     wrong = Unauthenticated("invalid_credentials", "Wrong email or password.")
     try:
         email = normalize_email(email)
@@ -115,12 +120,15 @@ def sign_in(
     claim = table.get(f"EMAIL#{email}", "EMAIL") if email else None
     account = table.get(f"ACCOUNT#{claim['account_id']}", "ACCOUNT") if claim else None
     if account is None or len(password) > passwords.MAX_LENGTH:
-        _burn(password, settings)
+        _burn(password, settings.pbkdf2_iterations)
         raise wrong
     stored = account["password_hash"]
     try:
         passwords.verify_password(password, stored)
     except passwords.WrongPassword:
+        shortfall = settings.pbkdf2_iterations - passwords.iterations_of(stored)
+        if shortfall > 0:
+            _burn(password, shortfall)
         raise wrong from None
     if passwords.needs_rehash(stored, settings.pbkdf2_iterations):
         _upgrade_hash(table, settings, account, password)
@@ -128,11 +136,11 @@ def sign_in(
     return account_view(account), _new_session(table, settings, account_id, now)
 
 
-def _burn(password: str, settings: Settings) -> None:
+def _burn(password: str, iterations: int) -> None:
+    """Spend ``iterations`` rounds of PBKDF2 on nothing (see sign_in)."""
     with contextlib.suppress(passwords.WrongPassword):
         passwords.verify_password(
-            password[: passwords.MAX_LENGTH],
-            passwords.dummy_hash(settings.pbkdf2_iterations),
+            password[: passwords.MAX_LENGTH], passwords.dummy_hash(iterations)
         )
 
 

@@ -9,7 +9,8 @@ certificate. Items (see docs/architecture.md):
   public key (PEM, public), serial_number, validity, the issued PEMs
 - ``ACCOUNT#<id>`` / ``IDEMPOTENCY#<sha256 of key>``: instance sort key
 - ``SERIAL#<issuer>#<hex>`` / ``SERIAL``: reserves a serial number
-- ``CRL#<issuer>`` / ``SERIAL#<hex>``: one revoked serial
+- ``CRL#<issuer>`` / ``SERIAL#<hex>``: one revoked serial; ``REVISION``,
+  ``NUMBER`` counters and ``CURRENT``, the last CRL built
 
 Every key of a user's data starts with their account partition, so one
 account cannot name another's data. Instance ids sort by creation time.
@@ -22,6 +23,7 @@ between leaves a pending instance that the next read completes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -46,6 +48,9 @@ from chalicelib.storage import ConditionFailed, Item, Table
 PENDING, ISSUED, REVOKED = "pending", "issued", "revoked"
 # Stripe keeps idempotency keys for 24 hours; a CLI retry comes within seconds.
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# Rebuild the CRL well before its nextUpdate (issuers.CRL_VALIDITY, one day),
+# so that relying parties never hold an expired one.
+CRL_REBUILD_AFTER = timedelta(hours=6)
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _SERIAL_ATTEMPTS = 3
 _INSTANCE_ID = re.compile(r"[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}")
@@ -500,8 +505,10 @@ def revoke(
 ) -> list[dict[str, Any]]:
     """Revoke every issued instance but the newest (or all of them).
 
-    The CRL entry is written before the instance is marked, so a Lambda dying
-    between the two leaves a serial that is revoked and the retry repeats both.
+    Per instance, in this order: the CRL entry (kept if a retry finds it), the
+    CRL revision bump that makes the cached CRL stale, then the instance's
+    state. A Lambda dying anywhere leaves the serial revoked or not yet, never
+    an instance marked revoked that the CRL does not list; a retry finishes.
     """
     name = _path_name(raw_name)
     _load(table, principal, name)
@@ -509,14 +516,17 @@ def revoke(
     targets = issued if include_newest else issued[1:]
     revoked = []
     for instance in targets:
-        table.put(
-            {
-                "pk": f"CRL#{instance['issuer_id']}",
-                "sk": f"SERIAL#{instance['serial_number']}",
-                "revoked_at": rfc3339(now),
-                "not_valid_after": instance["not_valid_after"],
-            }
-        )
+        crl_partition = f"CRL#{instance['issuer_id']}"
+        with contextlib.suppress(ConditionFailed):
+            table.put_new(
+                {
+                    "pk": crl_partition,
+                    "sk": f"SERIAL#{instance['serial_number']}",
+                    "revoked_at": rfc3339(now),
+                    "not_valid_after": instance["not_valid_after"],
+                }
+            )
+        table.increment(crl_partition, "REVISION", "revision")
         try:
             revoked.append(
                 table.update(
@@ -532,14 +542,43 @@ def revoke(
 
 
 def crl(table: Table, issuer: Issuer, now: datetime) -> bytes:
-    """The issuer's current CRL (every revoked serial of this issuer)."""
+    """The issuer's current CRL (every revoked serial of this issuer), DER.
+
+    Anyone may fetch it, so a fetch is two reads: the stored CRL is served
+    while no revocation happened since it was built and it is under
+    CRL_REBUILD_AFTER old. Otherwise it is rebuilt, numbered from an atomic
+    counter (two CRLs must never share a number, RFC 5280 §5.2.3), and stored
+    unless a higher-numbered one got there first.
+    """
+    partition = f"CRL#{issuer.issuer_id}"
+    revision_item = table.get(partition, "REVISION")
+    revision = int(revision_item["revision"]) if revision_item else 0
+    cached = table.get(partition, "CURRENT")
+    if (
+        cached is not None
+        and int(cached["revision"]) >= revision
+        and cached["built_at"] > rfc3339(now - CRL_REBUILD_AFTER)
+    ):
+        return bytes(cached["der"].value)
+
     entries = [
         (int(item["sk"].removeprefix("SERIAL#"), 16), parse_rfc3339(item["revoked_at"]))
-        for item in table.query_prefix(f"CRL#{issuer.issuer_id}", "SERIAL#")
+        for item in table.query_prefix(partition, "SERIAL#")
     ]
-    # TODO: drop entries whose certificate expired over a day ago once CRLs
-    # grow large (RFC 5280 §3.3 allows it); today every entry is listed.
-    # An atomic counter, not the clock: two CRLs made in the same second with
-    # different entries must still carry different numbers (RFC 5280 §5.2.3).
-    number = table.increment(f"CRL#{issuer.issuer_id}", "NUMBER", "crl_number")
-    return issuer.crl(entries, now, number)
+    # TODO: drop entries whose certificate expired over a day ago, and shard
+    # the CRL, before it nears DynamoDB's 400 KB item limit (~10,000 entries).
+    number = table.increment(partition, "NUMBER", "crl_number")
+    der = issuer.crl(entries, now, number)
+    with contextlib.suppress(ConditionFailed):
+        table.put(
+            {
+                "pk": partition,
+                "sk": "CURRENT",
+                "der": der,
+                "revision": revision,
+                "crl_number": number,
+                "built_at": rfc3339(now),
+            },
+            condition=Attr("pk").not_exists() | Attr("crl_number").lt(number),
+        )
+    return der

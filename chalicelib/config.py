@@ -60,6 +60,12 @@ def _int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
+def _positive(days: int) -> int:
+    if days < 1:
+        raise ValueError(f"CERTMINT_CERT_LIFETIME_DAYS must be at least 1, not {days}")
+    return days
+
+
 def load() -> Settings:
     """Read the settings from the environment (cheap; call per request)."""
     lifetime = os.environ.get("CERTMINT_CERT_LIFETIME_DAYS")
@@ -76,6 +82,6 @@ def load() -> Settings:
             "CERTMINT_CONSOLE_ORIGIN", "https://localhost:8443"
         ),
         pbkdf2_iterations=_int("CERTMINT_PBKDF2_ITERATIONS", DEFAULT_PBKDF2_ITERATIONS),
-        certificate_lifetime_days=int(lifetime) if lifetime else None,
+        certificate_lifetime_days=_positive(int(lifetime)) if lifetime else None,
         session_lifetime_seconds=_int("CERTMINT_SESSION_SECONDS", 12 * 3600),
     )

@@ -99,6 +99,11 @@ def verify_password(password: str, encoded: str) -> None:
         raise WrongPassword()
 
 
+def iterations_of(encoded: str) -> int:
+    """The PBKDF2 iteration count a stored hash was made with."""
+    return PasswordHash.decode(encoded).iterations
+
+
 def needs_rehash(encoded: str, iterations: int) -> bool:
     """True when the stored hash is weaker than the current policy."""
     return PasswordHash.decode(encoded).iterations < iterations

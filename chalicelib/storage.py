@@ -12,7 +12,7 @@ generic 500 handler, which logs it with the request id.
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -38,15 +38,25 @@ class ConditionFailed(Exception):
     """A conditional write found the item not as the condition required."""
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def _resource(endpoint: str | None, region: str) -> Any:
-    # One client per endpoint per process: creating a boto3 session costs ~50 ms.
-    # Clients are thread-safe; resources are not shared across threads here
-    # because each call builds its Table object.
-    session = boto3.session.Session()
-    return session.resource(
-        "dynamodb", endpoint_url=endpoint, region_name=region, config=_BOTO_CONFIG
+    """A DynamoDB resource for this thread, made once (a session costs ~50 ms).
+
+    boto3 resources are not thread-safe, and the local stack serves requests
+    on threads; a Lambda runs one request at a time, so there it is simply
+    reused across invocations. It holds connections, never request state.
+    """
+    cache: dict[tuple[str | None, str], Any] = _per_thread.__dict__.setdefault(
+        "resources", {}
     )
+    if (endpoint, region) not in cache:
+        session = boto3.session.Session()
+        cache[(endpoint, region)] = session.resource(
+            "dynamodb", endpoint_url=endpoint, region_name=region, config=_BOTO_CONFIG
+        )
+    return cache[(endpoint, region)]
 
 
 class Table:

@@ -42,9 +42,9 @@ from chalice.local import (
 
 from devstack.httpserver import SecureHandler, TLSServer
 
-# certmint's request bodies are small JSON documents; the largest is a CSR for
-# 100 names with an RSA-4096 key, well under 16 KiB. 64 KiB leaves room and is
-# the documented limit (docs/api.md, 413 payload_too_large).
+# The same limit as app.MAX_BODY_BYTES (docs/api.md, 413 payload_too_large;
+# tests/test_openapi.py keeps the two equal). It is a literal because app.py
+# may only be imported once the stack has set the app's environment.
 MAX_BODY_BYTES = 64 * 1024
 
 # RFC 9112 §7.1: a chunk-size line is a hex number with optional extensions;

@@ -254,3 +254,16 @@ def test_overlong_api_key_id_is_not_found(http):
     account = sign_up(http)
     response = account.call("DELETE", "/v1/api-keys/" + "z" * 3000)
     assert (response.status_code, error_code(response)) == (404, "api_key_not_found")
+
+
+def test_session_tokens_are_stored_only_as_digests(http, stack):
+    account = sign_up(http)
+    signed_in = http.post(
+        "/v1/sessions", json={"email": account.email, "password": account.password}
+    )
+    token = signed_in.json()["session"]["token"]
+    table = Table(stack.settings)
+    items = list(table.query_prefix(f"ACCOUNT#{account.id}", ""))
+    assert len([i for i in items if i["sk"].startswith("SESSION#")]) == 2
+    for secret in (token, account.session, account.password):
+        assert secret not in str(items)

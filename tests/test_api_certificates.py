@@ -380,15 +380,23 @@ def test_overlong_instance_id_is_not_found(account):
     assert "A" * 200 not in response.text
 
 
-def test_every_crl_has_a_new_number(http, account):
-    def number() -> int:
-        crl = x509.load_der_x509_crl(http.get("/v1/crl").content)
+def test_the_crl_is_rebuilt_with_a_new_number_only_after_a_revocation(http, account):
+    def fetch() -> x509.CertificateRevocationList:
+        return x509.load_der_x509_crl(http.get("/v1/crl").content)
+
+    def number(crl: x509.CertificateRevocationList) -> int:
         return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
 
-    first = number()
-    buy(account, ["numbered.example.test"])
+    first = fetch()
+    assert fetch().public_bytes(serialization.Encoding.DER) == first.public_bytes(
+        serialization.Encoding.DER
+    )
+    _, _, instance = buy(account, ["numbered.example.test"])
     account.call(
         "POST", "/v1/certificates/numbered.example.test/revoke", json={"all": True}
     )
-    second = number()
-    assert second > first
+    second = fetch()
+    assert number(second) > number(first)
+    assert second.get_revoked_certificate_by_serial_number(
+        int(instance["serial_number"], 16)
+    )

@@ -198,7 +198,7 @@ def test_parse_csr_refuses_garbage(text: str) -> None:
     assert refused(text).code == "invalid_csr"
 
 
-def test_parse_csr_refuses_text_over_16_kib() -> None:
+def test_parse_csr_refuses_text_over_the_size_limit() -> None:
     padded = vector("ecdsa-p256") + " " * csr.MAX_CSR_PEM_BYTES
 
     error = refused(padded)

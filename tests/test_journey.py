@@ -71,7 +71,20 @@ def dump_table(stack) -> bytes:  # type: ignore[no-untyped-def]
         TableName=stack.settings.table_name
     ):
         items.extend(page["Items"])
-    return json.dumps(items).encode()
+    return b"\n".join(_flatten(item) for item in items)
+
+
+def _flatten(value: object) -> bytes:
+    """Every string and binary value of an item, as searchable bytes."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, dict):
+        return b"\n".join(_flatten(k) + b"=" + _flatten(v) for k, v in value.items())
+    if isinstance(value, list):
+        return b"\n".join(_flatten(v) for v in value)
+    return str(value).encode()
 
 
 @pytest.fixture
@@ -134,6 +147,12 @@ def test_buy_download_renew_rekey_revoke_and_no_key_ever_leaves(stack, user):
     assert json.loads(shown.stdout)["current"]["serial_number"] == f"{serial_of(crt):x}"
     assert run(env, work, "download", NAME).returncode == 10
 
+    rsa_name = "rsa.example.test"
+    bought_rsa = run(env, work, "buy", "--key-type", "rsa2048", rsa_name)
+    assert bought_rsa.returncode == 0, bought_rsa.stderr
+    keys.append((work / f"{rsa_name}.key").read_bytes())
+    assert b"BEGIN PRIVATE KEY" in keys[-1]
+
     # The recorder: nothing secret in what the API received, what it stored,
     # or what it logged. The CSRs we sent must be there, which proves the
     # recorder saw the request bodies at all.
@@ -171,10 +190,8 @@ def test_mismatched_certificate_replaces_nothing(user, tmp_path):
     key_path = work / "mismatch.example.test.key"
     os.replace(decoy, key_path)
     before[key_path.name] = key_path.read_bytes()
-    assert run(env, work, "renew", "--no-wait", "mismatch.example.test").returncode in (
-        0,
-        12,
-    )
+    renewed = run(env, work, "renew", "--no-wait", "mismatch.example.test")
+    assert renewed.returncode == 12, renewed.stderr
 
     result = run(env, work, "download", "mismatch.example.test")
     assert result.returncode == 13, result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import app as app_module
 from app import app
 
 SPEC = json.loads(
@@ -46,3 +47,9 @@ def test_every_error_code_in_the_spec_is_listed_in_the_api_docs():
     assert "certificate_not_found" in codes
     for code in codes:
         assert f"| `{code}` |" in docs, code
+
+
+def test_the_local_gateway_and_the_app_share_one_body_limit():
+    from devstack import api as gateway
+
+    assert gateway.MAX_BODY_BYTES == app_module.MAX_BODY_BYTES

@@ -126,3 +126,19 @@ def test_unknown_email_costs_the_same_pbkdf2_work(policy_settings):
     # verification the unknown email would answer in a few milliseconds.
     assert unknown > 0.5 * known
     assert known > 0.5 * unknown
+
+
+def test_a_wrong_password_for_an_old_hash_costs_the_full_policy_work(policy_settings):
+    table = Table(policy_settings)
+    _, old_email, password = _account_with_hash(table, 25_000)
+
+    def elapsed(login_email: str) -> float:
+        started = time.perf_counter()
+        with pytest.raises(Unauthenticated):
+            accounts.sign_in(table, policy_settings, login_email, password + "x", NOW)
+        return time.perf_counter() - started
+
+    old = min(elapsed(old_email) for _ in range(2))
+    unknown = min(elapsed("nobody-" + old_email) for _ in range(2))
+    # 25,000 rounds alone would take about 1/24 of the unknown email's time.
+    assert old > 0.5 * unknown

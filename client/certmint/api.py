@@ -304,10 +304,14 @@ class ApiClient:
         response = self.request("GET", path)
         return _field(response.body, "instance"), response.retry_after
 
-    def reissue(self, name: str) -> JsonObject:
-        """``POST .../reissue``: same key, current names; returns the instance."""
+    def reissue(self, name: str, idempotency_key: str) -> JsonObject:
+        """``POST .../reissue``: same key, current names; returns the instance.
+
+        Safe to retry, like :meth:`create_instance`.
+        """
         path = _certificate_path(name) + "/reissue"
-        return _field(self.request("POST", path, body={}).body, "instance")
+        response = self.request("POST", path, body={}, idempotency_key=idempotency_key)
+        return _field(response.body, "instance")
 
     def revoke(self, name: str, *, include_current: bool) -> list[JsonObject]:
         """``POST .../revoke``; returns the instances that were revoked."""

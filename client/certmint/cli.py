@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -54,7 +55,7 @@ Exit codes:
    0  success (download: new files were written)
    1  error (message on stderr)
    2  usage error
-  10  download: the files were already current
+  10  download: nothing was written (files already current)
   12  ended without downloading a certificate (--no-wait, timeout,
       not issued yet); run certmint download NAME later
   13  the certificate from the server does not match the local key
@@ -465,7 +466,9 @@ def _download_exit_code(results: list[DownloadResult], failures: list[int]) -> i
         return EXIT_ERROR
     if any(result is DownloadResult.CHANGED for result in results):
         return EXIT_OK
-    return EXIT_ALREADY_CURRENT if results else EXIT_OK
+    # Nothing written (all current, or nothing to download): a cron job must
+    # not reload a server for it.
+    return EXIT_ALREADY_CURRENT
 
 
 def _summary(certificate: JsonObject) -> tuple[str, str, str, str, str]:
@@ -561,7 +564,7 @@ def _same_key_command(
     certificate = api.get_certificate(name)
     cert_name = certificate_name(certificate)
     _warn_if_key_differs(certificate, _paths(services.config(), cert_name), cert_name)
-    instance = api.reissue(cert_name)
+    instance = api.reissue(cert_name, str(uuid.uuid4()))
     click.echo(f"Requested a new certificate for {cert_name} with the same key.")
     _wait_and_download(
         services, cert_name, instance, no_wait=no_wait, timeout=timeout, options=options

@@ -263,6 +263,12 @@ def download(
             batch.add(path, data, new_ownership=ownership)
         batch.commit()
     if promote:
+        # TODO: a rekey swaps two files (certificate, then key), and no rename
+        # swaps two at once: a kill between the two renames leaves the new
+        # certificate beside the old key until the next `certmint download`
+        # (which promotes NAME.key.new). Close the window with a versioned
+        # directory and a symlink switch, as certbot's live/ and archive/ do,
+        # when the agent (which installs unattended) is built.
         replace_keeping_ownership(paths.new_key, paths.key)
     return DownloadResult.CHANGED
 

@@ -95,8 +95,9 @@ def load_private_key(data: bytes, source: str) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as error:
+        # The parser's own message is not repeated: it could quote key bytes.
         raise LocalFileError(
-            f"{source} is not an unencrypted PEM private key: {error}"
+            f"{source} is not an unencrypted PEM private key."
         ) from error
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise LocalFileError(f"{source} holds a key type certmint does not use.")
@@ -115,10 +116,12 @@ def signature_hash_for(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
 
 
 def subject_common_name(names: list[str]) -> str | None:
-    """Return the CN for a CSR over ``names``: the first name if it fits, else None."""
-    if names and len(names[0]) <= COMMON_NAME_MAX_LENGTH:
-        return names[0]
-    return None
+    """Return the CN for a CSR over ``names``: the first that fits, else None.
+
+    The same rule as the server's certificates (RFC 5280's ub-common-name is
+    64), so the CSR asks for what the certificate will say.
+    """
+    return next((n for n in names if len(n) <= COMMON_NAME_MAX_LENGTH), None)
 
 
 def build_csr(key: PrivateKey, names: list[str]) -> bytes:

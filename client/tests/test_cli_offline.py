@@ -78,7 +78,7 @@ def test_help_documents_the_exit_codes_and_the_wildcard_file_name(
 
     assert result.exit_code == 0
     for line in (
-        "10  download: the files were already current",
+        "10  download: nothing was written (files already current)",
         "12  ended",
         "13  the",
     ):

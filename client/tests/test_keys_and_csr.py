@@ -90,18 +90,27 @@ def test_csr_carries_every_name_as_a_dns_san_in_order_and_the_first_as_cn() -> N
     assert _sans(csr).critical is False
 
 
-def test_first_name_over_64_characters_gives_no_cn_and_a_critical_san() -> None:
+def test_first_name_over_64_characters_gives_the_next_short_name_as_cn() -> None:
     assert len(LONG_NAME) == 77
     key = generate_private_key("ecdsa-p256")
 
     csr = x509.load_pem_x509_csr(build_csr(key, [LONG_NAME, "example.com"]))
 
-    assert _common_names(csr) == []
-    assert len(csr.subject) == 0
+    assert _common_names(csr) == ["example.com"]
     assert _sans(csr).value.get_values_for_type(x509.DNSName) == [
         LONG_NAME,
         "example.com",
     ]
+
+
+def test_no_name_of_64_characters_or_less_gives_no_cn_and_a_critical_san() -> None:
+    key = generate_private_key("ecdsa-p256")
+
+    csr = x509.load_pem_x509_csr(build_csr(key, [LONG_NAME]))
+
+    assert _common_names(csr) == []
+    assert len(csr.subject) == 0
+    assert _sans(csr).value.get_values_for_type(x509.DNSName) == [LONG_NAME]
     assert _sans(csr).critical is True
 
 

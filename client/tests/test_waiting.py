@@ -75,7 +75,7 @@ def test_failed_or_revoked_instance_is_an_error(state: str) -> None:
         ([CURRENT], [12], 12),
         ([CHANGED], [12, 1], 1),
         ([], [1, 13, 12], 13),
-        ([], [], 0),
+        ([], [], 10),
     ],
 )
 def test_download_exit_code_prefers_failures_then_changes(

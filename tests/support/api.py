@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import ssl
 from dataclasses import dataclass, field
@@ -112,5 +113,15 @@ def key_secrets(key: Any) -> list[bytes]:
         raw = numbers.private_value.to_bytes(size, "big")
     else:
         raw = numbers.d.to_bytes((numbers.d.bit_length() + 7) // 8, "big")
+    # The PEM body's fixed header (algorithm identifiers) is the same for
+    # every key of a type; only a run from its second half is this key's own.
     body = b"".join(pem_pkcs8.splitlines()[1:-1])
-    return [der_pkcs8, raw, body[:48], raw.hex().encode()]
+    middle = body[len(body) // 2 : len(body) // 2 + 40]
+    return [
+        der_pkcs8,
+        raw,
+        raw.hex().encode(),
+        base64.b64encode(raw).rstrip(b"="),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),  # as in a JWK "d"
+        middle,
+    ]
