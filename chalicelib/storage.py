@@ -1,8 +1,8 @@
 """DynamoDB access: one table, a string partition key ``pk`` and sort key ``sk``.
 
-Only GetItem, PutItem, UpdateItem, DeleteItem, Query and BatchWriteItem are
-used on a request path (dynalite has no transactions, and a Scan would read
-every account). Uniqueness and idempotency come from conditional writes. The
+Only GetItem, PutItem, UpdateItem, DeleteItem and Query (and, when needed,
+BatchWriteItem) are used on a request path (dynalite has no transactions, and
+a Scan would read every account). Uniqueness and idempotency come from conditional writes. The
 key layout is documented, item by item, in docs/architecture.md.
 
 botocore errors are translated here, at one boundary: a failed condition
