@@ -42,9 +42,13 @@ def test_every_error_code_in_the_spec_is_listed_in_the_api_docs():
             if method not in METHODS:
                 continue
             for status, response in operation["responses"].items():
-                if int(status) >= 400:
+                if "$ref" in response:
+                    response = SPEC["components"]["responses"][
+                        response["$ref"].rsplit("/", 1)[1]
+                    ]
+                if status == "default" or int(status) >= 400:
                     codes.update(response["description"].split("`")[1::2])
-    assert "certificate_not_found" in codes
+    assert {"certificate_not_found", "method_not_allowed"} <= codes
     for code in codes:
         assert f"| `{code}` |" in docs, code
 
@@ -53,3 +57,17 @@ def test_the_local_gateway_and_the_app_share_one_body_limit():
     from devstack import api as gateway
 
     assert gateway.MAX_BODY_BYTES == app_module.MAX_BODY_BYTES
+
+
+def test_the_api_serves_the_same_document(stack, api):
+    served = api().get("/v1/openapi.json")
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("application/json")
+    assert served.json() == SPEC
+
+
+def test_every_operation_documents_its_errors():
+    for path, item in SPEC["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                assert "default" in operation["responses"], (method, path)
