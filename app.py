@@ -28,6 +28,7 @@ from chalicelib.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from chalicelib.http_headers import SECURITY_HEADERS
 from chalicelib.issuers import PrivateCAIssuer
 from chalicelib.storage import Table
 
@@ -38,11 +39,6 @@ log.setLevel(logging.INFO)
 
 MAX_BODY_BYTES = 64 * 1024  # the largest CSR we take is 48 KiB (chalicelib/csr.py)
 OPENAPI_PATH = Path(__file__).parent / "chalicelib" / "openapi.json"
-SECURITY_HEADERS = {
-    # Two years, subdomains, preload: what hstspreload.org requires.
-    "Strict-Transport-Security": "max-age=63072000; includeSubDomains; preload",
-    "X-Content-Type-Options": "nosniff",
-}
 CORS = CORSConfig(
     allow_origin=config.load().console_origin,
     allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],

@@ -59,6 +59,8 @@ def normalize_email(raw: str) -> str:
 
 
 def account_view(item: Item) -> dict[str, Any]:
+    """Return the API's JSON shape of a stored account: id, email, created_at.
+    Pure; it never includes the password hash or any credential."""
     return {
         "id": item["pk"].removeprefix("ACCOUNT#"),
         "email": item["email"],
@@ -216,6 +218,8 @@ def sign_out(table: Table, principal: Principal) -> None:
 
 
 def get_account(table: Table, principal: Principal) -> dict[str, Any]:
+    """Return the caller's account (read-only). Raises Unauthenticated when the
+    account no longer exists, so a credential outliving it grants nothing."""
     item = table.get(f"ACCOUNT#{principal.account_id}", "ACCOUNT")
     if item is None:
         raise Unauthenticated("unauthenticated", "The credential is not valid.")
@@ -253,6 +257,8 @@ def create_api_key(
 
 
 def list_api_keys(table: Table, principal: Principal) -> list[dict[str, str]]:
+    """Return the caller's API keys (id, name, created_at) in id order, empty if
+    none; read-only. The keys themselves are never stored, so never shown."""
     items = table.query_prefix(f"ACCOUNT#{principal.account_id}", "APIKEY#")
     return [_api_key_view(item) for item in items]
 

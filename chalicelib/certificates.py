@@ -89,6 +89,8 @@ def _instances(table: Table, principal: Principal, name: str) -> list[Item]:
 
 
 def instance_view(item: Item) -> dict[str, Any]:
+    """Return the API's JSON shape of a stored instance; pure, raises nothing
+    for a well-formed item. A pending instance shows no serial number."""
     return {
         "id": item["id"],
         "state": item["state"],
@@ -169,6 +171,13 @@ def list_all(table: Table, principal: Principal) -> list[dict[str, Any]]:
 def show(
     table: Table, issuer: Issuer, principal: Principal, raw_name: str, now: datetime
 ) -> dict[str, Any]:
+    """Return the caller's certificate named ``raw_name`` with its current and
+    pending instances; raises NotFound (certificate_not_found) if there is none.
+
+    Idempotent, but not read-only: a pending instance is issued on the way
+    (as in list_instances, get_instance and current, unlike list_all), so
+    the answer shows it issued.
+    """
     name = _path_name(raw_name)
     item = _load(table, principal, name)
     instances = [
@@ -224,6 +233,11 @@ def edit(
 
 
 def check_idempotency_key(key: str | None) -> str | None:
+    """Return an Idempotency-Key header value unchanged, or None when absent.
+
+    Pure. Raises BadRequest (invalid_idempotency_key) unless it is 1 to 255
+    printable ASCII characters.
+    """
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not all(
@@ -449,6 +463,9 @@ def _advance(table: Table, issuer: Issuer, instance: Item, now: datetime) -> Ite
 def list_instances(
     table: Table, issuer: Issuer, principal: Principal, raw_name: str, now: datetime
 ) -> list[dict[str, Any]]:
+    """Return every instance of the caller's certificate ``raw_name``, newest
+    first; raises NotFound (certificate_not_found) if there is no such
+    certificate. Idempotent; issues any pending instance on the way, as show."""
     name = _path_name(raw_name)
     _load(table, principal, name)
     return [
@@ -465,6 +482,12 @@ def get_instance(
     instance_id: str,
     now: datetime,
 ) -> dict[str, Any]:
+    """Return one instance of the caller's certificate ``raw_name``.
+
+    Raises NotFound (instance_not_found, or certificate_not_found for a name
+    that cannot exist) when there is none. Idempotent; issues the instance on
+    the way if it is pending, as show.
+    """
     name = _path_name(raw_name)
     item = None
     if _INSTANCE_ID.fullmatch(instance_id):

@@ -9,6 +9,7 @@ Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime; the default Clock."""
     return datetime.now(UTC)
 
 
@@ -18,4 +19,6 @@ def rfc3339(moment: datetime) -> str:
 
 
 def parse_rfc3339(text: str) -> datetime:
+    """Return the aware UTC datetime of ``text`` in exactly the form
+    :func:`rfc3339` writes; raises ValueError for any other form."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -86,6 +86,11 @@ def is_credential_id(text: str) -> bool:
 
 
 def digest(value: str) -> str:
+    """Return the hex SHA-256 of a whole credential, the only form stored.
+
+    Pure. Raises UnicodeEncodeError for non-ASCII text, which no minted or
+    parsed credential holds.
+    """
     return hashlib.sha256(value.encode("ascii")).hexdigest()
 
 

@@ -12,7 +12,8 @@ Certificates follow the RFC 5280 profile and, where it applies to a private
 CA, the CA/Browser Forum Baseline Requirements (BR). Errors:
 
     CAError      the CA files are missing, unreadable or do not fit together
-    ValueError   a caller misused issue_leaf/build_crl (bad serial, dates)
+    ValueError   a caller misused issue_leaf, issue_tls_server_leaf or
+                 build_crl (bad serial, dates, names)
     TypeError    a caller passed a key type we never sign for
 """
 
@@ -40,20 +41,14 @@ ROOT_CERTIFICATE_FILE = "root.pem"
 ROOT_KEY_FILE = "root.key"
 INTERMEDIATE_CERTIFICATE_FILE = "intermediate.pem"
 INTERMEDIATE_KEY_FILE = "intermediate.key"
-SERVER_CERTIFICATE_FILE = "server.pem"
-SERVER_KEY_FILE = "server.key"
 
 ROOT_LIFETIME = timedelta(days=3650)
 INTERMEDIATE_LIFETIME = timedelta(days=5 * 365)
-SERVER_CERTIFICATE_LIFETIME = timedelta(days=90)
-
-# The local HTTPS servers get a fresh certificate once theirs has less than
-# this left, so a stack started once a week never serves an expired one.
-SERVER_CERTIFICATE_RENEW_BEFORE = timedelta(days=7)
 
 # Backdating by a few minutes keeps a just-issued certificate valid on a
-# machine whose clock runs slightly behind ours.
-_CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+# machine whose clock runs slightly behind ours. Callers that choose their own
+# not_valid_before (issue_tls_server_leaf) use it too.
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
 
 # CA/B BR §7.1: serial numbers are non-sequential, greater than zero and hold
 # at least 64 bits of CSPRNG output. We refuse anything under 2**63 as a sign
@@ -239,12 +234,9 @@ def issue_leaf(
     """
     if not names:
         raise ValueError("A leaf certificate needs at least one name.")
-    _check_subscriber_key(public_key)
-    _check_serial_number(serial_number)
-    not_valid_before = _aware(not_valid_before, "not_valid_before")
-    not_valid_after = _aware(not_valid_after, "not_valid_after")
-    if not_valid_after <= not_valid_before:
-        raise ValueError("not_valid_after must be later than not_valid_before.")
+    not_valid_before, not_valid_after = _check_leaf_arguments(
+        public_key, serial_number, not_valid_before, not_valid_after
+    )
     if not_valid_after - not_valid_before > MAX_LEAF_LIFETIME:
         raise ValueError("A leaf certificate may be valid for 398 days at most.")
     if not_valid_after > ca.intermediate_certificate.not_valid_after_utc:
@@ -309,58 +301,65 @@ def build_crl(
     return crl.public_bytes(serialization.Encoding.DER)
 
 
-def issue_server_certificate(
-    ca: CertificateAuthority,
-    directory: Path,
-    *,
-    hostnames: Sequence[str] = ("localhost",),
-    ip_addresses: Sequence[str] = ("127.0.0.1",),
-    now: datetime | None = None,
-) -> tuple[Path, Path]:
-    """Make sure ``directory`` holds a TLS certificate for the local servers.
+def tls_server_names(
+    hostnames: Sequence[str], ip_addresses: Sequence[str]
+) -> list[x509.GeneralName]:
+    """Return the subjectAltName entries of a TLS server leaf, in a stable order.
 
-    Writes ``server.key`` (EC P-256, 0600) and ``server.pem`` (leaf, then the
-    intermediate; no root) when the certificate is missing, unreadable,
-    expires within 7 days, does not match the key, was not issued by ``ca``,
-    or does not cover exactly ``hostnames`` and ``ip_addresses``. A usable
-    existing key is kept, so the servers never see a key without its
-    certificate. Idempotent otherwise. Returns
-    ``(certificate_path, key_path)``.
+    Each host name becomes a lower-cased dNSName and each IP address (IPv4 or
+    IPv6 text) an iPAddress; duplicates collapse, and the list is sorted so
+    that the same inputs always give the same certificate. A caller deciding
+    whether an existing certificate still fits compares its SANs with this.
+    Raises ``ValueError`` when both sequences are empty or an IP address does
+    not parse.
     """
-    now = _utc(now)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    certificate_path = directory / SERVER_CERTIFICATE_FILE
-    key_path = directory / SERVER_KEY_FILE
     wanted: set[x509.GeneralName] = {x509.DNSName(h.lower()) for h in hostnames}
     wanted |= {x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses}
     if not wanted:
         raise ValueError("A server certificate needs a host name or an IP address.")
+    return sorted(wanted, key=str)
 
-    key = _load_server_key(key_path)
-    if key is not None and _server_certificate_is_current(
-        certificate_path, key, ca, wanted, now
-    ):
-        return certificate_path, key_path
 
-    if key is None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        _write_atomic(key_path, _key_pem(key), 0o600, exclusive=False)
-    leaf = _sign_leaf(
+def issue_tls_server_leaf(
+    ca: CertificateAuthority,
+    *,
+    public_key: PublicKey,
+    hostnames: Sequence[str],
+    ip_addresses: Sequence[str],
+    not_valid_before: datetime,
+    not_valid_after: datetime,
+    serial_number: int,
+) -> x509.Certificate:
+    """Sign a TLS server certificate that may name IP addresses, not only hosts.
+
+    This is for servers we run ourselves, such as the local stack's, which a
+    client may reach by ``127.0.0.1``; subscriber certificates go through
+    ``issue_leaf``, which names DNS names only. The SANs are
+    ``tls_server_names(hostnames, ip_addresses)``; the subject CN is the first
+    host name, lower-cased, or the subject is empty (and the SAN extension
+    critical) when there is none. The other extensions are those of
+    ``issue_leaf``, without CRL Distribution Points. The caller chooses the
+    lifetime; nothing caps it here beyond the dates' order.
+
+    Raises ``ValueError`` for no names, an unparsable IP address, a serial
+    number outside [2**63, 2**159), naive or inverted dates; ``TypeError`` for
+    a key that is neither RSA nor EC.
+    """
+    general_names = tls_server_names(hostnames, ip_addresses)
+    not_valid_before, not_valid_after = _check_leaf_arguments(
+        public_key, serial_number, not_valid_before, not_valid_after
+    )
+
+    return _sign_leaf(
         ca,
-        public_key=key.public_key(),
-        general_names=sorted(wanted, key=str),
+        public_key=public_key,
+        general_names=general_names,
         common_name=hostnames[0].lower() if hostnames else None,
-        serial_number=random_serial_number(),
-        not_valid_before=now - _CLOCK_SKEW_ALLOWANCE,
-        not_valid_after=min(
-            now + SERVER_CERTIFICATE_LIFETIME,
-            ca.intermediate_certificate.not_valid_after_utc,
-        ),
+        serial_number=serial_number,
+        not_valid_before=not_valid_before,
+        not_valid_after=not_valid_after,
         crl_url=None,
     )
-    chained = _pem(leaf) + ca.chain_pem()
-    _write_atomic(certificate_path, chained.encode("ascii"), 0o644, exclusive=False)
-    return certificate_path, key_path
 
 
 # --- certificate building -------------------------------------------------
@@ -376,7 +375,7 @@ def _make_root_certificate(
         .issuer_name(_ROOT_SUBJECT)
         .public_key(public_key)
         .serial_number(random_serial_number())
-        .not_valid_before(now - _CLOCK_SKEW_ALLOWANCE)
+        .not_valid_before(now - CLOCK_SKEW_ALLOWANCE)
         .not_valid_after(now + ROOT_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .add_extension(_ca_key_usage(), critical=True)
@@ -401,7 +400,7 @@ def _make_intermediate_certificate(
         .issuer_name(root_certificate.subject)
         .public_key(public_key)
         .serial_number(random_serial_number())
-        .not_valid_before(now - _CLOCK_SKEW_ALLOWANCE)
+        .not_valid_before(now - CLOCK_SKEW_ALLOWANCE)
         .not_valid_after(not_valid_after)
         # pathlen 0: this CA issues leaves only, never another CA.
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -524,6 +523,22 @@ def _signature_hash(
     return hashes.SHA256()
 
 
+def _check_leaf_arguments(
+    public_key: object,
+    serial_number: int,
+    not_valid_before: datetime,
+    not_valid_after: datetime,
+) -> tuple[datetime, datetime]:
+    # What every leaf needs, whatever it names; returns the dates in UTC.
+    _check_subscriber_key(public_key)
+    _check_serial_number(serial_number)
+    not_valid_before = _aware(not_valid_before, "not_valid_before")
+    not_valid_after = _aware(not_valid_after, "not_valid_after")
+    if not_valid_after <= not_valid_before:
+        raise ValueError("not_valid_after must be later than not_valid_before.")
+    return not_valid_before, not_valid_after
+
+
 def _check_subscriber_key(public_key: object) -> None:
     if isinstance(public_key, rsa.RSAPublicKey):
         # BR §6.1.5: RSA moduli of at least 2048 bits.
@@ -564,7 +579,7 @@ def _ensure_key(path: Path, curve: ec.EllipticCurve) -> ec.EllipticCurvePrivateK
     if not path.exists():
         key = ec.generate_private_key(curve)
         try:
-            _write_atomic(path, _key_pem(key), 0o600, exclusive=True)
+            write_atomic(path, _key_pem(key), 0o600, exclusive=True)
         except FileExistsError:
             pass  # Another process won the race; use its key, below.
         else:
@@ -580,7 +595,7 @@ def _ensure_certificate(
     if not path.exists():
         certificate = make()
         try:
-            _write_atomic(path, _pem(certificate).encode("ascii"), 0o644, True)
+            write_atomic(path, _pem(certificate).encode("ascii"), 0o644, exclusive=True)
         except FileExistsError:
             pass  # Another process won the race; use its certificate, below.
         else:
@@ -617,44 +632,7 @@ def _read_ec_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _load_server_key(path: Path) -> ec.EllipticCurvePrivateKey | None:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError):
-        return None
-    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(
-        key.curve, ec.SECP256R1
-    ):
-        return key
-    return None
-
-
-def _server_certificate_is_current(
-    path: Path,
-    key: ec.EllipticCurvePrivateKey,
-    ca: CertificateAuthority,
-    wanted: set[x509.GeneralName],
-    now: datetime,
-) -> bool:
-    try:
-        certificates = x509.load_pem_x509_certificates(path.read_bytes())
-    except (OSError, ValueError):
-        return False
-    leaf = certificates[0]
-    try:
-        leaf.verify_directly_issued_by(ca.intermediate_certificate)
-        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
-        return False
-    return (
-        _same_public_key(key, leaf)
-        and set(san.value) == wanted
-        and leaf.not_valid_after_utc - now > SERVER_CERTIFICATE_RENEW_BEFORE
-        and certificates[1:] == [ca.intermediate_certificate]
-    )
-
-
-def _write_atomic(path: Path, data: bytes, mode: int, exclusive: bool) -> None:
+def write_atomic(path: Path, data: bytes, mode: int, *, exclusive: bool) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new.
 
     The bytes go to a temporary file in the same directory, created with
@@ -663,7 +641,8 @@ def _write_atomic(path: Path, data: bytes, mode: int, exclusive: bool) -> None:
     ``exclusive``, the move is a hard link that fails with
     ``FileExistsError`` when ``path`` exists, which settles races between
     processes; otherwise ``path`` is replaced. The previous file survives
-    any failure.
+    any failure. The local stack writes its server key and certificate with
+    it too (devstack.tls), so chalicelib and devstack share one implementation.
     """
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)

@@ -2,8 +2,9 @@
 
 Only GetItem, PutItem, UpdateItem, DeleteItem and Query (and, when needed,
 BatchWriteItem) are used on a request path (dynalite has no transactions, and
-a Scan would read every account). Uniqueness and idempotency come from conditional writes. The
-key layout is documented, item by item, in docs/architecture.md.
+a Scan would read every account). Uniqueness and idempotency come from
+conditional writes. The key layout is documented, item by item, in
+docs/architecture.md.
 
 botocore errors are translated here, at one boundary: a failed condition
 becomes :class:`ConditionFailed`; anything else propagates to the API's
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import ConditionBase, Key
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
@@ -170,8 +171,6 @@ class Table:
 
 
 def _absent() -> ConditionBase:
-    from boto3.dynamodb.conditions import Attr
-
     return Attr("pk").not_exists()
 
 

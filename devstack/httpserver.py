@@ -18,12 +18,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# Every response of ours carries these (docs/api.md, "Conventions"). Two years
-# of HSTS with includeSubDomains and preload is what hstspreload.org requires.
-SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    ("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"),
-    ("X-Content-Type-Options", "nosniff"),
-)
+from chalicelib.http_headers import SECURITY_HEADERS
 
 # A client gets 30 s for its TLS handshake and for each request, and an idle
 # keep-alive connection is closed after 30 s: API Gateway's own integration
@@ -154,7 +149,7 @@ class SecureHandler(BaseHTTPRequestHandler):
 
     def end_headers(self) -> None:
         if self._status is not None:
-            for name, value in SECURITY_HEADERS:
+            for name, value in SECURITY_HEADERS.items():
                 if name.lower() not in self._sent_headers:
                     self.send_header(name, value)
         super().end_headers()

@@ -41,6 +41,10 @@ Session-scoped fixtures:
     Other keyword arguments go to ``httpx.Client``. Clients are closed at the
     end of the session.
 
+``umask_000`` (function scope)
+    Sets the process umask to 000 for one test and restores it afterwards,
+    for tests showing that a file's mode does not depend on the umask.
+
 ``start_stack`` (function, from ``support.stack``) starts further stacks for
 tests that must restart or kill one; such a test stops its stack itself.
 """
@@ -97,3 +101,12 @@ def api(stack: LocalStack) -> Iterator[Callable[..., httpx.Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def umask_000() -> Iterator[None]:
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)

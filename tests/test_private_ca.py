@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,12 +16,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.verification import VerificationError
 
 from chalicelib import private_ca
 from chalicelib.private_ca import CAError, CertificateAuthority
+from tests.support.pki import NOW, extension, verify_for
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 CRL_URL = "https://localhost:8444/v1/crl"
 LONG_NAME = (
     "a-very-long-service-name-for-the-billing-department.internal-apps.example.com"
@@ -43,15 +41,6 @@ def ca(ca_directory: Path) -> CertificateAuthority:
     return private_ca.load_ca(ca_directory)
 
 
-@pytest.fixture
-def umask_000() -> Iterator[None]:
-    previous = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
 def issue(
     ca: CertificateAuthority,
     names: list[str],
@@ -69,27 +58,6 @@ def issue(
         not_valid_after=NOW + timedelta(days=90),
         crl_url=crl_url,
     )
-
-
-def verify_for(
-    ca: CertificateAuthority,
-    leaf: x509.Certificate,
-    subject: DNSName | IPAddress,
-    intermediates: list[x509.Certificate] | None = None,
-) -> list[x509.Certificate]:
-    verifier = (
-        PolicyBuilder()
-        .store(Store([ca.root_certificate]))
-        .time(NOW + timedelta(hours=1))
-        .build_server_verifier(subject)
-    )
-    if intermediates is None:
-        intermediates = [ca.intermediate_certificate]
-    return verifier.verify(leaf, intermediates)
-
-
-def extension(certificate: x509.Certificate, kind: type) -> x509.Extension:  # type: ignore[type-arg]
-    return certificate.extensions.get_extension_for_class(kind)
 
 
 # --- CA files ----------------------------------------------------------------
@@ -560,112 +528,6 @@ def test_build_crl_refuses_misuse(
         )
 
 
-# --- the local servers' certificate -------------------------------------------
-
-
-def load_server_files(
-    certificate_path: Path, key_path: Path
-) -> tuple[list[x509.Certificate], bytes]:
-    return (
-        x509.load_pem_x509_certificates(certificate_path.read_bytes()),
-        key_path.read_bytes(),
-    )
-
-
-def test_server_certificate_is_valid_for_localhost_and_127_0_0_1(
-    ca: CertificateAuthority, tmp_path: Path, umask_000: None
-) -> None:
-    certificate_path, key_path = private_ca.issue_server_certificate(
-        ca, tmp_path / "tls", now=NOW
-    )
-
-    assert (certificate_path.name, key_path.name) == ("server.pem", "server.key")
-    assert key_path.stat().st_mode & 0o777 == 0o600
-    assert certificate_path.stat().st_mode & 0o777 == 0o644
-    certificates, key_pem = load_server_files(certificate_path, key_path)
-    leaf, chain = certificates[0], certificates[1:]
-    assert chain == [ca.intermediate_certificate]
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    assert leaf.public_key() == key.public_key()
-    verify_for(ca, leaf, DNSName("localhost"), chain)
-    verify_for(ca, leaf, IPAddress(ipaddress.ip_address("127.0.0.1")), chain)
-
-
-def test_server_certificate_is_kept_while_current(
-    ca: CertificateAuthority, tmp_path: Path
-) -> None:
-    paths = private_ca.issue_server_certificate(ca, tmp_path, now=NOW)
-    before = load_server_files(*paths)
-
-    private_ca.issue_server_certificate(ca, tmp_path, now=NOW + timedelta(days=80))
-
-    assert load_server_files(*paths) == before
-
-
-def test_server_certificate_is_renewed_a_week_before_expiry_keeping_the_key(
-    ca: CertificateAuthority, tmp_path: Path
-) -> None:
-    paths = private_ca.issue_server_certificate(ca, tmp_path, now=NOW)
-    (old_leaf, *_), key_before = load_server_files(*paths)
-
-    later = NOW + timedelta(days=84)
-    private_ca.issue_server_certificate(ca, tmp_path, now=later)
-
-    (new_leaf, *_), key_after = load_server_files(*paths)
-    assert key_after == key_before
-    assert new_leaf.serial_number != old_leaf.serial_number
-    assert new_leaf.not_valid_after_utc > later + timedelta(days=80)
-
-
-def test_server_certificate_is_reissued_for_other_names(
-    ca: CertificateAuthority, tmp_path: Path
-) -> None:
-    private_ca.issue_server_certificate(ca, tmp_path, now=NOW)
-
-    certificate_path, _ = private_ca.issue_server_certificate(
-        ca,
-        tmp_path,
-        hostnames=("localhost", "certmint.test"),
-        ip_addresses=("::1",),
-        now=NOW,
-    )
-
-    leaf = x509.load_pem_x509_certificates(certificate_path.read_bytes())[0]
-    san = extension(leaf, x509.SubjectAlternativeName).value
-    assert sorted(san.get_values_for_type(x509.DNSName)) == [
-        "certmint.test",
-        "localhost",
-    ]
-    assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("::1")]
-
-
-def test_server_certificate_is_reissued_when_the_file_is_damaged(
-    ca: CertificateAuthority, tmp_path: Path
-) -> None:
-    certificate_path, _ = private_ca.issue_server_certificate(ca, tmp_path, now=NOW)
-    certificate_path.write_text("")
-
-    private_ca.issue_server_certificate(ca, tmp_path, now=NOW)
-
-    leaf = x509.load_pem_x509_certificates(certificate_path.read_bytes())[0]
-    verify_for(ca, leaf, DNSName("localhost"))
-
-
-def test_server_certificate_is_reissued_under_a_new_ca(
-    ca: CertificateAuthority, tmp_path: Path
-) -> None:
-    private_ca.issue_server_certificate(ca, tmp_path / "tls", now=NOW)
-    private_ca.ensure_ca_files(tmp_path / "other", now=NOW)
-    other = private_ca.load_ca(tmp_path / "other")
-
-    certificate_path, _ = private_ca.issue_server_certificate(
-        other, tmp_path / "tls", now=NOW
-    )
-
-    leaf, *chain = x509.load_pem_x509_certificates(certificate_path.read_bytes())
-    verify_for(other, leaf, DNSName("localhost"), chain)
-
-
 def test_issue_leaf_accepts_a_leaf_backdated_past_a_fresh_intermediate(
     ca: CertificateAuthority,
 ) -> None:
@@ -682,3 +544,61 @@ def test_issue_leaf_accepts_a_leaf_backdated_past_a_fresh_intermediate(
     )
 
     assert leaf.not_valid_before_utc == starts
+
+
+# --- TLS server leaves with IP addresses ---------------------------------------
+
+
+def test_tls_server_leaf_names_hosts_lower_cased_and_ip_addresses(
+    ca: CertificateAuthority,
+) -> None:
+    leaf = private_ca.issue_tls_server_leaf(
+        ca,
+        public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
+        hostnames=["LocalHost"],
+        ip_addresses=["127.0.0.1", "::1"],
+        not_valid_before=NOW,
+        not_valid_after=NOW + timedelta(days=90),
+        serial_number=private_ca.random_serial_number(),
+    )
+
+    assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == (
+        "localhost"
+    )
+    san = extension(leaf, x509.SubjectAlternativeName)
+    assert not san.critical
+    assert san.value.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+    ]
+    verify_for(ca, leaf, IPAddress(ipaddress.ip_address("::1")))
+    verify_for(ca, leaf, DNSName("localhost"))
+    with pytest.raises(x509.ExtensionNotFound):
+        extension(leaf, x509.CRLDistributionPoints)
+
+
+@pytest.mark.parametrize(
+    ("hostnames", "ip_addresses", "serial_number", "message"),
+    [
+        ([], [], 2**64, "needs a host name or an IP address"),
+        (["localhost"], ["localhost"], 2**64, "does not appear to be an IPv4"),
+        (["localhost"], [], 1, "serial_number must be in"),
+    ],
+)
+def test_tls_server_leaf_refuses_no_names_bad_addresses_and_small_serials(
+    ca: CertificateAuthority,
+    hostnames: list[str],
+    ip_addresses: list[str],
+    serial_number: int,
+    message: str,
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        private_ca.issue_tls_server_leaf(
+            ca,
+            public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
+            hostnames=hostnames,
+            ip_addresses=ip_addresses,
+            not_valid_before=NOW,
+            not_valid_after=NOW + timedelta(days=90),
+            serial_number=serial_number,
+        )

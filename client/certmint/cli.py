@@ -388,10 +388,6 @@ def buy(
     click.echo(f"Installed the certificate {cert_name}.")
 
 
-def _exit_code_of(error: ClientError) -> int:
-    return error.exit_code
-
-
 @cli.command(name="download", epilog=WILDCARD_NOTE)
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_certificates", is_flag=True, help="Every certificate.")
@@ -417,45 +413,72 @@ def download_command(
     config = services.config()
     options = DownloadOptions(combined=combined, pkcs12=pkcs12)
 
-    if all_certificates:
-        targets = api.list_certificates()
-    else:
-        targets = []
-        for requested in names:
-            try:
-                targets.append(api.get_certificate(requested))
-            except ClientError as error:
-                click.echo(f"error: {requested}: {error.user_message()}", err=True)
-                targets.append({"_failed": error})
+    certificates, failures = _certificates_to_download(api, names, all_certificates)
 
     results: list[DownloadResult] = []
-    failures: list[int] = []
-    for certificate in targets:
-        failed = certificate.get("_failed")
-        if isinstance(failed, ClientError):
-            failures.append(_exit_code_of(failed))
-            continue
+    for certificate in certificates:
         try:
-            name = certificate_name(certificate)
-            if certificate.get("current") is None:
-                if all_certificates:
-                    click.echo(f"{name}: no issued, unrevoked certificate, skipped")
-                    continue
-                raise NotDownloaded(
-                    f"{name} has no issued, unrevoked certificate to download"
-                )
-            result = download(api, name, _paths(config, name), options)
+            result = _download_one(
+                api, config, certificate, options, skip_without_current=all_certificates
+            )
         except ClientError as error:
             click.echo(f"error: {error.user_message()}", err=True)
-            failures.append(_exit_code_of(error))
+            failures.append(error.exit_code)
             continue
-        results.append(result)
-        if result is DownloadResult.CHANGED:
-            click.echo(f"{name}: installed new files")
-        else:
-            click.echo(f"{name}: already current")
+        if result is not None:
+            results.append(result)
 
     ctx.exit(_download_exit_code(results, failures))
+
+
+def _certificates_to_download(
+    api: ApiClient, names: tuple[str, ...], all_certificates: bool
+) -> tuple[list[JsonObject], list[int]]:
+    """Fetch what ``download`` works on: every certificate, or each of ``names``.
+
+    Returns the certificates found and the exit codes of the names that could
+    not be fetched, each already reported on stderr; the download goes on for
+    the others. A failure to list every certificate raises ClientError.
+    """
+    if all_certificates:
+        return api.list_certificates(), []
+    certificates: list[JsonObject] = []
+    failures: list[int] = []
+    for requested in names:
+        try:
+            certificates.append(api.get_certificate(requested))
+        except ClientError as error:
+            click.echo(f"error: {requested}: {error.user_message()}", err=True)
+            failures.append(error.exit_code)
+    return certificates, failures
+
+
+def _download_one(
+    api: ApiClient,
+    config: Config,
+    certificate: JsonObject,
+    options: DownloadOptions,
+    *,
+    skip_without_current: bool,
+) -> DownloadResult | None:
+    """Install one certificate's current files and say what happened.
+
+    Returns None when it has no current certificate and
+    ``skip_without_current`` is set (``--all``: nothing to do for it); raises
+    NotDownloaded in that case otherwise, and ClientError on any failure.
+    """
+    name = certificate_name(certificate)
+    if certificate.get("current") is None:
+        if skip_without_current:
+            click.echo(f"{name}: no issued, unrevoked certificate, skipped")
+            return None
+        raise NotDownloaded(f"{name} has no issued, unrevoked certificate to download")
+    result = download(api, name, _paths(config, name), options)
+    if result is DownloadResult.CHANGED:
+        click.echo(f"{name}: installed new files")
+    else:
+        click.echo(f"{name}: already current")
+    return result
 
 
 def _download_exit_code(results: list[DownloadResult], failures: list[int]) -> int:
@@ -535,9 +558,9 @@ def _warn_if_key_differs(
     certificate: JsonObject, paths: CertificatePaths, name: str
 ) -> None:
     # Reissue uses the key of the server's current instance; if that is not
-    # our key, the download at the end will refuse the result (exit 13).
-    # TODO: refuse before reissuing once the lead agrees; for now the API
-    # contract (renew = reissue + download) is followed and the user warned.
+    # our key, the download at the end will refuse the result (exit 13). A
+    # warning, not a refusal: the key may live on another machine, which will
+    # download the renewed certificate itself.
     current = certificate.get("current") or {}
     expected = current.get("public_key_sha256")
     try:

@@ -117,11 +117,15 @@ def _validated(table: dict[str, Any], source: Path) -> dict[str, str]:
     return settings
 
 
-def _directory(value: str, key: str, source: str) -> Path:
-    path = Path(value).expanduser()
+def _directory(key: str, merged: Mapping[str, str], sources: Mapping[str, str]) -> Path:
+    """The directory setting ``key``: absolute, ``~`` expanded; the working
+    directory when no source sets it. Raises ConfigError for a relative path."""
+    if key not in merged:
+        return Path.cwd()
+    path = Path(merged[key]).expanduser()
     if not path.is_absolute():
         # A relative path in a file would silently depend on where cron runs.
-        raise ConfigError(f"{key} in {source} must be an absolute path")
+        raise ConfigError(f"{key} in {sources[key]} must be an absolute path")
     return path
 
 
@@ -167,20 +171,8 @@ def load_config(
         api_url=api_url,
         api_key=merged.get("api_key") or None,
         ca_bundle=Path(ca_bundle).expanduser() if ca_bundle else None,
-        key_directory=(
-            _directory(
-                merged["key_directory"], "key_directory", sources["key_directory"]
-            )
-            if "key_directory" in merged
-            else Path.cwd()
-        ),
-        cert_directory=(
-            _directory(
-                merged["cert_directory"], "cert_directory", sources["cert_directory"]
-            )
-            if "cert_directory" in merged
-            else Path.cwd()
-        ),
+        key_directory=_directory("key_directory", merged, sources),
+        cert_directory=_directory("cert_directory", merged, sources),
         key_type=key_type,
         user_file=user_file,
     )

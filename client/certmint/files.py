@@ -81,6 +81,18 @@ def fsync_directory(directory: Path) -> None:
         raise LocalFileError(f"cannot flush {directory}: {error.strerror}") from error
 
 
+def _create_temp(final: Path) -> tuple[Path, int]:
+    # Every write in this module starts here: a fresh temp next to ``final``,
+    # created 0600 in the same call, so its content is never readable by
+    # others before it gets its final mode. Returns the path and an open fd.
+    temp = temp_path_for(final)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_KEY_MODE)
+    except OSError as error:
+        raise LocalFileError(f"cannot create {temp}: {error.strerror}") from error
+    return temp, fd
+
+
 def _write_all(fd: int, data: bytes, write: Writer) -> None:
     view = memoryview(data)
     while view:
@@ -106,11 +118,7 @@ def create_private_key_file(
     :class:`LocalFileError` with "NAME already exists" in that case, and on any
     other failure; no temp file is left behind either way.
     """
-    temp = temp_path_for(path)
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_KEY_MODE)
-    except OSError as error:
-        raise LocalFileError(f"cannot create {temp}: {error.strerror}") from error
+    temp, fd = _create_temp(path)
     try:
         try:
             # The umask can only have removed bits from 0600; make it exact so
@@ -163,12 +171,8 @@ def stage_file(
         target = existing
     else:
         target = Ownership(new_ownership.mode, existing.gid, existing.uid)
-    temp = temp_path_for(final)
 
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_KEY_MODE)
-    except OSError as error:
-        raise LocalFileError(f"cannot create {temp}: {error.strerror}") from error
+    temp, fd = _create_temp(final)
     try:
         _write_all(fd, data, write)
         os.fsync(fd)
