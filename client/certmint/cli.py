@@ -184,13 +184,20 @@ def _store_new_api_key(
     click.echo(f'Created the API key "{key_name}" and saved it in {config.user_file}.')
 
 
+def _credential_options(command: Any) -> Any:
+    """``--email`` and ``--password-stdin``, shared by signup and link."""
+    command = click.option(
+        "--password-stdin",
+        is_flag=True,
+        help="Read the password from the first line of standard input.",
+    )(command)
+    return click.option("--email", help="The account's email address (else prompted).")(
+        command
+    )
+
+
 @cli.command()
-@click.option("--email", help="The account's email address (else prompted).")
-@click.option(
-    "--password-stdin",
-    is_flag=True,
-    help="Read the password from the first line of standard input.",
-)
+@_credential_options
 @pass_services
 def signup(services: Services, email: str | None, password_stdin: bool) -> None:
     """Create an account and store an API key for this machine."""
@@ -201,12 +208,7 @@ def signup(services: Services, email: str | None, password_stdin: bool) -> None:
 
 
 @cli.command(short_help="Sign in and store an API key for this machine.")
-@click.option("--email", help="The account's email address (else prompted).")
-@click.option(
-    "--password-stdin",
-    is_flag=True,
-    help="Read the password from the first line of standard input.",
-)
+@_credential_options
 @pass_services
 def link(services: Services, email: str | None, password_stdin: bool) -> None:
     """Sign in to an existing account and store an API key for this machine."""
