@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from boto3.dynamodb.conditions import Attr
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from chalicelib import csr as csr_checks
@@ -51,6 +52,9 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # Rebuild the CRL well before its nextUpdate (issuers.CRL_VALIDITY, one day),
 # so that relying parties never hold an expired one.
 CRL_REBUILD_AFTER = timedelta(hours=6)
+# Concurrent rebuilds race on one conditional write; a loser starts again
+# from the winner's CRL. A few rounds suffice: each round, one of them wins.
+_CRL_ATTEMPTS = 5
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 _SERIAL_ATTEMPTS = 3
 _INSTANCE_ID = re.compile(r"[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}")
@@ -567,41 +571,64 @@ def revoke(
 def crl(table: Table, issuer: Issuer, now: datetime) -> bytes:
     """The issuer's current CRL (every revoked serial of this issuer), DER.
 
-    Anyone may fetch it, so a fetch is two reads: the stored CRL is served
-    while no revocation happened since it was built and it is under
-    CRL_REBUILD_AFTER old. Otherwise it is rebuilt, numbered from an atomic
-    counter (two CRLs must never share a number, RFC 5280 §5.2.3), and stored
-    unless a higher-numbered one got there first.
+    Anyone may fetch it, so a fetch is normally two reads: the stored CRL
+    (``CURRENT``) is served while no revocation happened since it was built
+    and it is under CRL_REBUILD_AFTER old.
+
+    Otherwise the fetch rebuilds it. Only a CRL that won the compare-and-swap
+    onto ``CURRENT`` is ever served, and each one lists every serial of the
+    one it replaced, so a higher number never lists less (RFC 5280 §5: an
+    entry stays until the certificate expires; §5.2.3: numbers order CRLs).
+    Its number comes from an atomic counter taken after reading ``CURRENT``,
+    so it is higher than the number of the CRL it replaces.
     """
     partition = f"CRL#{issuer.issuer_id}"
-    revision_item = table.get(partition, "REVISION")
-    revision = int(revision_item["revision"]) if revision_item else 0
-    cached = table.get(partition, "CURRENT")
-    if (
-        cached is not None
-        and int(cached["revision"]) >= revision
-        and cached["built_at"] > rfc3339(now - CRL_REBUILD_AFTER)
-    ):
-        return bytes(cached["der"].value)
+    for _ in range(_CRL_ATTEMPTS):
+        revision_item = table.get(partition, "REVISION")
+        revision = int(revision_item["revision"]) if revision_item else 0
+        cached = table.get(partition, "CURRENT")
+        if (
+            cached is not None
+            and int(cached["revision"]) >= revision
+            and cached["built_at"] > rfc3339(now - CRL_REBUILD_AFTER)
+        ):
+            return bytes(cached["der"].value)
 
-    entries = [
-        (int(item["sk"].removeprefix("SERIAL#"), 16), parse_rfc3339(item["revoked_at"]))
-        for item in table.query_prefix(partition, "SERIAL#")
-    ]
-    # TODO: drop entries whose certificate expired over a day ago, and shard
-    # the CRL, before it nears DynamoDB's 400 KB item limit (~10,000 entries).
-    number = table.increment(partition, "NUMBER", "crl_number")
-    der = issuer.crl(entries, now, number)
-    with contextlib.suppress(ConditionFailed):
-        table.put(
-            {
-                "pk": partition,
-                "sk": "CURRENT",
-                "der": der,
-                "revision": revision,
-                "crl_number": number,
-                "built_at": rfc3339(now),
-            },
-            condition=Attr("pk").not_exists() | Attr("crl_number").lt(number),
+        entries = {
+            int(item["sk"].removeprefix("SERIAL#"), 16): parse_rfc3339(
+                item["revoked_at"]
+            )
+            for item in table.query_prefix(partition, "SERIAL#")
+        }
+        if cached is not None:
+            for listed in x509.load_der_x509_crl(bytes(cached["der"].value)):
+                entries.setdefault(listed.serial_number, listed.revocation_date_utc)
+        # TODO: drop entries whose certificate expired over a day ago, and
+        # shard the CRL, before it nears DynamoDB's 400 KB item limit (about
+        # 10,000 entries).
+        number = table.increment(partition, "NUMBER", "crl_number")
+        der = issuer.crl(sorted(entries.items()), now, number)
+        swap = (
+            Attr("pk").not_exists()
+            if cached is None
+            else Attr("crl_number").eq(cached["crl_number"])
         )
-    return der
+        try:
+            table.put(
+                {
+                    "pk": partition,
+                    "sk": "CURRENT",
+                    "der": der,
+                    "revision": revision,
+                    "crl_number": number,
+                    "built_at": rfc3339(now),
+                },
+                condition=swap,
+            )
+        except ConditionFailed:
+            continue  # another fetch stored a CRL meanwhile; start from it
+        return der
+    stored = table.get(partition, "CURRENT")
+    if stored is None:
+        raise RuntimeError("no CRL could be stored")
+    return bytes(stored["der"].value)

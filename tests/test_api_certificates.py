@@ -16,6 +16,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from chalicelib import certificates
+from chalicelib.accounts import Principal
+from chalicelib.clock import utcnow
+from chalicelib.credentials import Kind
+from chalicelib.issuers import PrivateCAIssuer
 from chalicelib.storage import Table
 from tests.support.api import Account, client, make_csr, new_key, sign_up
 
@@ -400,3 +405,52 @@ def test_the_crl_is_rebuilt_with_a_new_number_only_after_a_revocation(http, acco
     assert second.get_revoked_certificate_by_serial_number(
         int(instance["serial_number"], 16)
     )
+
+
+class _TableThatYields(Table):
+    """A table that runs ``interleave`` just before the CRL number is taken,
+    to replay deterministically a race another Lambda could win."""
+
+    def __init__(self, settings, interleave) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(settings)
+        self._interleave = interleave
+
+    def increment(self, pk: str, sk: str, attribute: str) -> int:
+        if sk == "NUMBER" and self._interleave is not None:
+            interleave, self._interleave = self._interleave, None
+            interleave()
+        return super().increment(pk, sk, attribute)
+
+
+def test_a_crl_built_from_older_reads_never_replaces_a_newer_one(account, stack):
+    _, _, instance = buy(account, ["raced.example.test"])
+    serial = int(instance["serial_number"], 16)
+    principal = Principal(account.id, Kind.API_KEY, "test")
+    issuer = PrivateCAIssuer(stack.settings)
+    table = Table(stack.settings)
+    later: list[bytes] = []
+
+    def meanwhile() -> None:
+        # Another Lambda revokes and serves a CRL listing the serial, after
+        # ours read the revocations but before it took its number.
+        certificates.revoke(table, principal, "raced.example.test", True, utcnow())
+        later.append(certificates.crl(table, issuer, utcnow()))
+
+    # A revocation makes the stored CRL stale, so our fetch must rebuild it.
+    buy(account, ["stale.example.test"])
+    certificates.revoke(table, principal, "stale.example.test", True, utcnow())
+    ours = certificates.crl(
+        _TableThatYields(stack.settings, meanwhile), issuer, utcnow()
+    )
+    assert later, "the interleaved revocation did not run"
+
+    def listed(der: bytes) -> tuple[int, set[int]]:
+        crl = x509.load_der_x509_crl(der)
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value
+        return number.crl_number, {r.serial_number for r in crl}
+
+    their_number, their_serials = listed(later[0])
+    our_number, our_serials = listed(ours)
+    assert serial in their_serials
+    assert our_number >= their_number
+    assert their_serials <= our_serials
