@@ -264,6 +264,14 @@ class ApiHandler(SecureHandler):
     # --- request body ----------------------------------------------------------
 
     def _read_body(self) -> bytes:
+        if self.headers.defects or self.headers.get_payload():
+            # The header parser stops at the first line that is not a field
+            # ("Name : value", a line without a colon) and ignores the rest,
+            # Content-Length included: the body would then be read as a second
+            # request. RFC 9112 §5.1 asks for a 400 instead.
+            raise _Refusal(400, "bad_request", _MESSAGES["framing"])
+        if any("\0" in value for value in self.headers.values()):
+            raise _Refusal(400, "bad_request", _MESSAGES["framing"])  # RFC 9110 §5.5
         transfer_encoding = self.headers.get_all("Transfer-Encoding") or []
         lengths = self.headers.get_all("Content-Length") or []
         if transfer_encoding and lengths:
@@ -271,13 +279,17 @@ class ApiHandler(SecureHandler):
             # proxies; refusing is allowed and safest.
             raise _Refusal(400, "bad_request", _MESSAGES["framing"])
         if transfer_encoding:
-            if [value.strip().lower() for value in transfer_encoding] != ["chunked"]:
+            # Only SP and HTAB are optional whitespace (RFC 9110 §5.6.3);
+            # str.strip() would also eat vertical tabs and other controls.
+            if [value.strip(" \t").lower() for value in transfer_encoding] != [
+                "chunked"
+            ]:
                 # RFC 9112 §6.1: an unknown transfer coding gets 501.
                 raise _Refusal(501, "not_implemented", _MESSAGES["not_implemented"])
             return self._read_chunked()
         if not lengths:
             return b""
-        values = {value.strip() for value in lengths}
+        values = {value.strip(" \t") for value in lengths}
         if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values))):
             # RFC 9110 §8.6: Content-Length is one decimal number.
             raise _Refusal(400, "bad_request", _MESSAGES["framing"])

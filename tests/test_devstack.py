@@ -290,6 +290,30 @@ def test_malformed_content_length_is_refused_with_400_and_security_headers(
     _assert_security_headers(headers)
 
 
+@pytest.mark.parametrize(
+    "broken_header",
+    [b"X-Line-Without-Colon\r\n", b"Transfer-Encoding : chunked\r\n"],
+)
+def test_a_malformed_header_line_cannot_smuggle_a_second_request(
+    stack: LocalStack, broken_header: bytes
+) -> None:
+    smuggled = b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    response = _raw_https(
+        stack,
+        stack.api_port,
+        b"POST /v1/sessions HTTP/1.1\r\nHost: localhost\r\n"
+        + broken_header
+        + b"Content-Type: application/json\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(smuggled)
+        + smuggled,
+    )
+    status, headers = _status_and_headers(response)
+    assert status == 400
+    _assert_security_headers(headers)
+    assert b'"status": "ok"' not in response
+    assert response.count(b"HTTP/1.1 ") == 1
+
+
 def test_access_log_has_one_line_per_request_without_query_or_credentials(
     stack: LocalStack, api: Callable[..., httpx.Client]
 ) -> None:
