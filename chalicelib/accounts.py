@@ -120,7 +120,10 @@ def sign_in(
     except BadRequest:
         email = ""
     claim = table.get(f"EMAIL#{email}", "EMAIL") if email else None
-    account = table.get(f"ACCOUNT#{claim['account_id']}", "ACCOUNT") if claim else None
+    # Two reads whether or not the email exists, so that the read count does
+    # not tell them apart either; the second one finds nothing for strangers.
+    account_id = claim["account_id"] if claim else "-"
+    account = table.get(f"ACCOUNT#{account_id}", "ACCOUNT")
     if account is None or len(password) > passwords.MAX_LENGTH:
         _burn(password, settings.pbkdf2_iterations)
         raise wrong

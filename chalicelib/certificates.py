@@ -267,15 +267,13 @@ def submit_csr(
     name = _path_name(raw_name)
     item = _load(table, principal, name)
     checked = csr_checks.parse_csr(csr_pem)
+    idempotency = _idempotency(idempotency_key, "csr", name, checked.public_key_sha256)
+    replayed = _replay(table, issuer, principal, idempotency, now)
+    if replayed is not None:
+        return replayed
     csr_checks.require_names_match(checked, item["names"])
     return _new_instance(
-        table,
-        issuer,
-        principal,
-        item,
-        checked.public_key,
-        ("csr", idempotency_key),
-        now,
+        table, issuer, principal, item, checked.public_key, idempotency, now
     )
 
 
@@ -293,6 +291,10 @@ def reissue(
     """
     name = _path_name(raw_name)
     item = _load(table, principal, name)
+    idempotency = _idempotency(idempotency_key, "reissue", name, "")
+    replayed = _replay(table, issuer, principal, idempotency, now)
+    if replayed is not None:
+        return replayed
     current = _current(_instances(table, principal, name))
     if current is None:
         raise NotFound(
@@ -301,9 +303,7 @@ def reissue(
         )
     public_key = serialization.load_pem_public_key(current["public_key_pem"].encode())
     assert isinstance(public_key, PublicKey)  # only such keys are ever stored
-    return _new_instance(
-        table, issuer, principal, item, public_key, ("reissue", idempotency_key), now
-    )
+    return _new_instance(table, issuer, principal, item, public_key, idempotency, now)
 
 
 def _new_instance(
@@ -312,21 +312,18 @@ def _new_instance(
     principal: Principal,
     certificate: Item,
     public_key: PublicKey,
-    request: tuple[str, str | None],
+    idempotency: tuple[str, str] | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Store a pending instance and issue it; ``request`` is (operation, key)."""
+    """Store a pending instance and issue it.
+
+    ``idempotency`` is (Idempotency-Key, request fingerprint) or None.
+    """
     name = certificate["sk"].removeprefix("CERT#")
     instance_id = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
     sort_key = f"INSTANCE#{name}#{instance_id}"
-    operation, idempotency_key = request
-    if idempotency_key is not None:
-        fingerprint = hashlib.sha256(
-            f"{operation}|{name}|{csr_checks.public_key_sha256(public_key)}".encode()
-        ).hexdigest()
-        sort_key = _claim_idempotency_key(
-            table, principal, idempotency_key, fingerprint, sort_key, now
-        )
+    if idempotency is not None:
+        sort_key = _claim_idempotency_key(table, principal, *idempotency, sort_key, now)
         existing = table.get(_partition(principal), sort_key)
         if existing is not None:
             return instance_view(_advance(table, issuer, existing, now))
@@ -357,6 +354,43 @@ def _new_instance(
         assert stored is not None
         instance = stored
     return instance_view(_advance(table, issuer, instance, now))
+
+
+def _idempotency(
+    key: str | None, operation: str, name: str, public_key_sha256: str
+) -> tuple[str, str] | None:
+    """(key, fingerprint of the request it stands for), or None without a key."""
+    if key is None:
+        return None
+    request = f"{operation}|{name}|{public_key_sha256}"
+    return key, hashlib.sha256(request.encode()).hexdigest()
+
+
+def _replay(
+    table: Table,
+    issuer: Issuer,
+    principal: Principal,
+    idempotency: tuple[str, str] | None,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The instance a live claim of this key made, if any.
+
+    Checked before the request is validated again, so that a retry answers
+    as the first call did even if the certificate changed in between.
+    """
+    if idempotency is None:
+        return None
+    key, fingerprint = idempotency
+    digest = hashlib.sha256(key.encode("ascii")).hexdigest()
+    claim = table.get(_partition(principal), f"IDEMPOTENCY#{digest}")
+    if claim is None or claim["expires_at"] <= rfc3339(now):
+        return None
+    instance = table.get(_partition(principal), _claimed(claim, fingerprint))
+    return (
+        None
+        if instance is None
+        else instance_view(_advance(table, issuer, instance, now))
+    )
 
 
 def _claim_idempotency_key(

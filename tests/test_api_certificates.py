@@ -454,3 +454,31 @@ def test_a_crl_built_from_older_reads_never_replaces_a_newer_one(account, stack)
     assert serial in their_serials
     assert our_number >= their_number
     assert their_serials <= our_serials
+
+
+def test_a_retry_answers_as_the_first_call_even_after_the_certificate_changed(
+    account,
+):
+    certificate = create(account, ["retry.example.test"])
+    csr = make_csr(new_key(), certificate["names"])
+    key = str(uuid.uuid4())
+    first = submit(account, certificate["name"], csr, key).json()["instance"]
+    account.call(
+        "PATCH",
+        "/v1/certificates/retry.example.test",
+        json={"add_names": ["more.example.test"]},
+    )
+    again = submit(account, certificate["name"], csr, key)
+    assert again.status_code == 201, again.text
+    assert again.json()["instance"]["id"] == first["id"]
+
+    reissue_key = str(uuid.uuid4())
+    path = "/v1/certificates/retry.example.test/reissue"
+    headers = {"Idempotency-Key": reissue_key}
+    reissued = account.call("POST", path, json={}, headers=headers).json()["instance"]
+    account.call(
+        "POST", "/v1/certificates/retry.example.test/revoke", json={"all": True}
+    )
+    retried = account.call("POST", path, json={}, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["instance"]["id"] == reissued["id"]

@@ -310,3 +310,17 @@ def test_a_download_killed_at_any_moment_leaves_whole_matching_files(stack, user
         == crt.read_text() + (work / f"{name}.chain.crt").read_text()
     )
     assert not list(work.glob(f".{name}*"))
+
+
+def test_files_holding_the_key_follow_the_key_mode_not_their_own(user):
+    env, work, _, _ = user
+    name = "bundle.example.test"
+    assert run(env, work, "buy", "--combined", name).returncode == 0
+    combined = work / f"{name}.combined.pem"
+    assert combined.stat().st_mode & 0o777 == 0o600
+    os.chmod(combined, 0o644)  # loosened by mistake
+
+    renewed = run(env, work, "renew", name)
+
+    assert renewed.returncode == 0, renewed.stderr
+    assert combined.stat().st_mode & 0o777 == 0o600

@@ -376,12 +376,22 @@ def _interpret(status: int, data: bytes, retry_after: float | None) -> ApiRespon
         and isinstance(error.get("code"), str)
         and isinstance(error.get("message"), str)
     ):
-        raise ApiError(error["code"], error["message"], status)
+        raise ApiError(_printable(error["code"]), _printable(error["message"]), status)
     raise ApiError(
         f"http_{status}",
         f"The server answered HTTP {status} without an error document.",
         status,
     )
+
+
+def _printable(text: str, limit: int = 500) -> str:
+    """Server text made safe for a terminal: no escape sequences or newlines.
+
+    A hostile or broken server must not be able to retitle the user's
+    terminal, fake output lines, or flood it.
+    """
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + "..."
 
 
 def _bad_response(field_name: str) -> ApiError:

@@ -52,7 +52,8 @@ from certmint.mkconfig import TEMPLATES, render
 
 EPILOG = """\b
 Exit codes:
-   0  success (download: new files were written)
+   0  success (download: files changed; errors for other names
+      are still printed)
    1  error (message on stderr)
    2  usage error
   10  download: nothing was written (files already current)
@@ -484,13 +485,19 @@ def _download_one(
 
 
 def _download_exit_code(results: list[DownloadResult], failures: list[int]) -> int:
+    """0 if any file changed, else the gravest failure, else 10.
+
+    Changes win: `certmint download --all && reload` must reload whenever a
+    file changed, or the next run finds the files current and the server
+    keeps the old certificate. The failures are on stderr either way.
+    """
+    if any(result is DownloadResult.CHANGED for result in results):
+        return EXIT_OK
     for code in (EXIT_KEY_MISMATCH, EXIT_ERROR, EXIT_NOT_DOWNLOADED):
         if code in failures:
             return code
     if failures:
         return EXIT_ERROR
-    if any(result is DownloadResult.CHANGED for result in results):
-        return EXIT_OK
     # Nothing written (all current, or nothing to download): a cron job must
     # not reload a server for it.
     return EXIT_ALREADY_CURRENT

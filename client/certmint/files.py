@@ -154,18 +154,22 @@ def stage_file(
     *,
     new_ownership: Ownership,
     keep_existing_mode: bool = True,
+    exact: bool = False,
     write: Writer = os.write,
 ) -> StagedFile:
     """Write ``data`` to a temp file next to ``final`` and return it, not renamed.
 
     If ``final`` exists, the temp gets its group (and owner, as root) and, when
-    ``keep_existing_mode``, its mode; otherwise it gets ``new_ownership``. The
+    ``keep_existing_mode``, its mode; otherwise it gets ``new_ownership``.
+    With ``exact``, it gets ``new_ownership`` whatever it had: files that hold
+    the key follow the key's mode and group, never their own older, looser
+    ones. The
     temp starts at 0600 and only reaches its final mode after the data is
     written, so key-bearing content is never readable by others in between.
     Raises :class:`LocalFileError` on failure, having removed the temp.
     """
     existing = Ownership.of(final)
-    if existing is None:
+    if existing is None or exact:
         target = new_ownership
     elif keep_existing_mode:
         target = existing
@@ -253,6 +257,7 @@ class FileBatch:
         *,
         new_ownership: Ownership,
         keep_existing_mode: bool = True,
+        exact: bool = False,
     ) -> None:
         """Stage ``data`` for ``final``; see :func:`stage_file`."""
         self._staged.append(
@@ -261,6 +266,7 @@ class FileBatch:
                 data,
                 new_ownership=new_ownership,
                 keep_existing_mode=keep_existing_mode,
+                exact=exact,
                 write=self._write,
             )
         )

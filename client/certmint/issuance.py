@@ -260,7 +260,9 @@ def download(
 
     with FileBatch() as batch:
         for path, data, ownership in changed:
-            batch.add(path, data, new_ownership=ownership)
+            batch.add(
+                path, data, new_ownership=ownership, exact=ownership is key_ownership
+            )
         batch.commit()
     if promote:
         # TODO: a rekey swaps two files (certificate, then key), and no rename

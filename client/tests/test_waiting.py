@@ -71,14 +71,15 @@ def test_failed_or_revoked_instance_is_an_error(state: str) -> None:
         ([CHANGED], [], 0),
         ([CHANGED, CURRENT], [], 0),
         ([CURRENT, CURRENT], [], 10),
-        ([CHANGED], [1], 1),
+        ([CHANGED], [1], 0),
         ([CURRENT], [12], 12),
-        ([CHANGED], [12, 1], 1),
+        ([CHANGED], [12, 1], 0),
+        ([CURRENT], [12, 1], 1),
         ([], [1, 13, 12], 13),
         ([], [], 10),
     ],
 )
-def test_download_exit_code_prefers_failures_then_changes(
+def test_download_exit_code_prefers_changes_then_failures(
     results: list[DownloadResult], failures: list[int], expected: int
 ) -> None:
     assert _download_exit_code(results, failures) == expected
