@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
+import boto3
 import httpx
 import pytest
 
+from chalicelib import accounts
+from chalicelib.credentials import Kind
+from chalicelib.errors import Conflict, Unauthenticated
 from chalicelib.storage import Table
 from tests.support.api import client, sign_up, strong_password
 
@@ -267,3 +273,44 @@ def test_session_tokens_are_stored_only_as_digests(http, stack):
     assert len([i for i in items if i["sk"].startswith("SESSION#")]) == 2
     for secret in (token, account.session, account.password):
         assert secret not in str(items)
+
+
+def test_a_session_is_refused_from_the_moment_it_expires(stack):
+    table = Table(stack.settings)
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    email = f"expiry-{secrets.token_hex(6)}@example.test"
+    password = strong_password()
+    accounts.sign_up(table, stack.settings, email, password, now)
+    _, session = accounts.sign_in(table, stack.settings, email, password, now)
+    header = f"Bearer {session['token']}"
+    lifetime = timedelta(seconds=stack.settings.session_lifetime_seconds)
+
+    last_second = now + lifetime - timedelta(seconds=1)
+    assert accounts.authenticate(table, header, last_second).kind is Kind.SESSION
+    with pytest.raises(Unauthenticated, match="expired"):
+        accounts.authenticate(table, header, now + lifetime)
+
+
+def test_a_refused_duplicate_sign_up_leaves_one_account_item(stack):
+    table = Table(stack.settings)
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    email = f"twice-{secrets.token_hex(6)}@example.test"
+    accounts.sign_up(table, stack.settings, email, strong_password(), now)
+    with pytest.raises(Conflict):
+        accounts.sign_up(table, stack.settings, email, strong_password(), now)
+
+    # A test may Scan its own small table; the API never does.
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.settings.dynamodb_endpoint,
+        region_name=stack.settings.region,
+    )
+    pages = client.get_paginator("scan").paginate(
+        TableName=stack.settings.table_name,
+        FilterExpression="sk = :account AND email = :email",
+        ExpressionAttributeValues={
+            ":account": {"S": "ACCOUNT"},
+            ":email": {"S": email},
+        },
+    )
+    assert sum(len(page["Items"]) for page in pages) == 1
