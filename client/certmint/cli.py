@@ -406,8 +406,9 @@ def download_command(
 ) -> None:
     """Install the current certificate of each NAME, if it changed.
 
-    Exits 0 if any files changed and nothing failed, 10 if everything was
-    already current, and with the failure's code otherwise (13 first).
+    Exits 0 if any files changed (errors for other names are still printed),
+    10 if nothing was written, and otherwise with the gravest failure's code
+    (13, then 1, then 12).
     """
     if bool(names) == all_certificates:
         raise click.UsageError("Give certificate names or --all, not both or neither.")
@@ -535,7 +536,7 @@ def list_command(services: Services, as_json: bool) -> None:
         )
 
 
-@cli.command(short_help="Show one certificate and its instances.")
+@cli.command(short_help="Show a certificate with its current and pending instances.")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @pass_services
