@@ -41,7 +41,7 @@ Session-scoped fixtures:
     Other keyword arguments go to ``httpx.Client``. Clients are closed at the
     end of the session.
 
-``umask_000`` (function scope)
+``umask_000`` (function scope, from the root conftest.py)
     Sets the process umask to 000 for one test and restores it afterwards,
     for tests showing that a file's mode does not depend on the umask.
 
@@ -101,12 +101,3 @@ def api(stack: LocalStack) -> Iterator[Callable[..., httpx.Client]]:
     yield make
     for client in clients:
         client.close()
-
-
-@pytest.fixture
-def umask_000() -> Iterator[None]:
-    previous = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(previous)

@@ -105,36 +105,36 @@ def _cli_env(tmp_path: Path, port: int, bundle: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("case", ["other_host", "unknown_ca", "expired"])
+VALID = (timedelta(hours=-1), timedelta(days=30))
+EXPIRED = (timedelta(days=-30), timedelta(days=-1))
+# case -> (which CA signs the server certificate, its name, its validity)
+CASES = {
+    "other_host": ("trusted", "other.example.test", VALID),
+    "unknown_ca": ("stranger", "localhost", VALID),
+    "expired": ("trusted", "localhost", EXPIRED),
+}
+
+
+def _serve(  # type: ignore[no-untyped-def]
+    tmp_path: Path, https_server, issuer: str, name: str, validity
+) -> dict[str, str]:
+    """Start a server with the described certificate; the CLI's environment for it.
+
+    The CLI always trusts only the "trusted" CA.
+    """
+    _ca(tmp_path / "trusted", NOW - timedelta(days=60))
+    if issuer == "stranger":
+        _ca(tmp_path / "stranger", NOW - timedelta(days=1))
+    ca = private_ca.load_ca(tmp_path / issuer)
+    start, end = validity
+    files = _server_files(ca, tmp_path, [name], NOW + start, NOW + end)
+    port = https_server(*files)
+    return _cli_env(tmp_path, port, tmp_path / "trusted" / "root.pem")
+
+
+@pytest.mark.parametrize("case", list(CASES))
 def test_cli_refuses_a_server_it_cannot_verify(tmp_path, https_server, case):
-    trusted = _ca(tmp_path / "trusted", NOW - timedelta(days=60))
-    if case == "other_host":
-        files = _server_files(
-            trusted,
-            tmp_path,
-            ["other.example.test"],
-            NOW - timedelta(hours=1),
-            NOW + timedelta(days=30),
-        )
-    elif case == "unknown_ca":
-        stranger = _ca(tmp_path / "stranger", NOW - timedelta(days=1))
-        files = _server_files(
-            stranger,
-            tmp_path,
-            ["localhost"],
-            NOW - timedelta(hours=1),
-            NOW + timedelta(days=30),
-        )
-    else:
-        files = _server_files(
-            trusted,
-            tmp_path,
-            ["localhost"],
-            NOW - timedelta(days=30),
-            NOW - timedelta(days=1),
-        )
-    port = https_server(*files)  # type: ignore[operator]
-    env = _cli_env(tmp_path, port, tmp_path / "trusted" / "root.pem")
+    env = _serve(tmp_path, https_server, *CASES[case])
 
     result = run(env, tmp_path, "list")
 
@@ -145,16 +145,7 @@ def test_cli_refuses_a_server_it_cannot_verify(tmp_path, https_server, case):
 
 
 def test_cli_talks_to_a_server_it_can_verify(tmp_path, https_server):
-    trusted = _ca(tmp_path / "trusted", NOW - timedelta(days=60))
-    files = _server_files(
-        trusted,
-        tmp_path,
-        ["localhost"],
-        NOW - timedelta(hours=1),
-        NOW + timedelta(days=30),
-    )
-    port = https_server(*files)  # type: ignore[operator]
-    env = _cli_env(tmp_path, port, tmp_path / "trusted" / "root.pem")
+    env = _serve(tmp_path, https_server, "trusted", "localhost", VALID)
 
     result = run(env, tmp_path, "list")
 

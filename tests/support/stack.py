@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from chalicelib import config
+from devstack.stack import StackOptions
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TABLE = "certmint-test"
@@ -45,10 +46,7 @@ def free_ports(count: int) -> list[int]:
 class LocalStack:
     """One running stack; see the ``stack`` fixture in tests/conftest.py."""
 
-    home: Path
-    api_port: int
-    console_port: int
-    dynamo_port: int
+    options: StackOptions
     log_path: Path
     requests_path: Path
     process: subprocess.Popen[bytes]
@@ -59,17 +57,35 @@ class LocalStack:
     def pid(self) -> int:
         return self.process.pid
 
+    # Addresses and ports are the stack's own options, computed one way only.
+
+    @property
+    def home(self) -> Path:
+        return self.options.home
+
+    @property
+    def api_port(self) -> int:
+        return self.options.api_port
+
+    @property
+    def console_port(self) -> int:
+        return self.options.console_port
+
+    @property
+    def dynamo_port(self) -> int:
+        return self.options.dynamo_port
+
     @property
     def api_url(self) -> str:
-        return f"https://localhost:{self.api_port}"
+        return self.options.api_url
 
     @property
     def console_url(self) -> str:
-        return f"https://localhost:{self.console_port}"
+        return self.options.console_url
 
     @property
     def dynamodb_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.dynamo_port}"
+        return self.options.dynamodb_endpoint
 
     @property
     def root_ca(self) -> Path:
@@ -181,10 +197,12 @@ def start_stack(
         start_new_session=True,
     )
     stack = LocalStack(
-        home=home,
-        api_port=api_port,
-        console_port=console_port,
-        dynamo_port=dynamo_port,
+        options=StackOptions(
+            home=home,
+            api_port=api_port,
+            console_port=console_port,
+            dynamo_port=dynamo_port,
+        ),
         log_path=log_path,
         requests_path=requests_path,
         process=process,

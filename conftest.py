@@ -1,4 +1,4 @@
-"""Shared fixtures of the client's offline tests."""
+"""Fixtures shared by both test trees (tests/ for the server, client/tests/)."""
 
 from __future__ import annotations
 
